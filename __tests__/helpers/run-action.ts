@@ -1,0 +1,93 @@
+// Runs the built action (dist/index.js) as a runner would: a separate process,
+// inputs as INPUT_* variables, summary/output/state as files.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ActionRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  summary: string;
+  outputs: Record<string, string>;
+  state: Record<string, string>;
+  runnerTemp: string;
+  ms: number;
+}
+
+/** Parses the runner's `name<<delimiter ... delimiter` file format. */
+export function parseCommandFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<=]+)<<(.+)$/.exec(lines[i] as string);
+    if (!m) continue;
+    const end = lines.indexOf(m[2] as string, i + 1);
+    out[m[1] as string] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  return out;
+}
+
+export async function runAction(
+  inputs: Record<string, string>,
+  options: {
+    script?: string;
+    env?: Record<string, string>;
+    runnerTemp?: string;
+    timeoutMs?: number;
+  } = {},
+): Promise<ActionRun> {
+  const script = path.join(ROOT, 'dist', options.script ?? 'index.js');
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run 'npm run package' first`);
+  const runnerTemp = options.runnerTemp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mf-action-'));
+  const files = {
+    summary: path.join(runnerTemp, 'summary.md'),
+    output: path.join(runnerTemp, 'output.txt'),
+    state: path.join(runnerTemp, 'state.txt'),
+  };
+  for (const f of Object.values(files)) if (!fs.existsSync(f)) fs.writeFileSync(f, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    RUNNER_TEMP: runnerTemp,
+    RUNNER_TOOL_CACHE: path.join(runnerTemp, 'tool-cache'),
+    GITHUB_STEP_SUMMARY: files.summary,
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STATE: files.state,
+    ...options.env,
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const started = Date.now();
+  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20 * 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  return {
+    code,
+    stdout,
+    stderr,
+    summary: fs.readFileSync(files.summary, 'utf8'),
+    outputs: parseCommandFile(fs.readFileSync(files.output, 'utf8')),
+    state: parseCommandFile(fs.readFileSync(files.state, 'utf8')),
+    runnerTemp,
+    ms: Date.now() - started,
+  };
+}
+
+/** Every file under a directory, recursively. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}

@@ -1,0 +1,78 @@
+// The validated, typed form of the action's inputs. Nothing secret lives here:
+// a Config can be logged, rendered and written to the summary. Kubeconfigs are
+// held separately (see kubeconfig.ts).
+
+export const PHASES = [
+  'plan',
+  'cert-manager',
+  'spire',
+  'istio',
+  'examples',
+  'verify',
+  'rotate',
+  'cleanup',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Phases that install something into the clusters, in the order `all` runs them. */
+export const INSTALL_PHASES = ['cert-manager', 'spire', 'istio', 'examples'] as const;
+export type InstallPhase = (typeof INSTALL_PHASES)[number];
+
+export type ServiceType = 'LoadBalancer' | 'NodePort';
+
+export interface ClusterConfig {
+  /** 0-based position in the `contexts` list. */
+  index: number;
+  /** kubeconfig context used to reach this cluster. */
+  context: string;
+  /** Istio cluster name (`values.global.multiCluster.clusterName`), a DNS label. */
+  name: string;
+  /** SPIFFE trust domain of this cluster's SPIRE server. */
+  trustDomain: string;
+  /** Istio network name. */
+  network: string;
+  /** API server URL the *other* clusters use to reach this one (remote secrets); empty = from kubeconfig. */
+  apiServer: string;
+}
+
+export interface Versions {
+  istio: string;
+  spire: string;
+  certManager: string;
+}
+
+export interface Images {
+  /** Registry + repository prefix of the SPIRE images (spire-server, spire-agent, k8s-workload-registrar, spiffe-csi-driver). */
+  spireRegistry: string;
+  /** Istio hub for proxies and gateways. */
+  istioHub: string;
+  /** Registry + prefix of the sample application images (helloworld, sleep/curl, bookinfo). */
+  examplesRegistry: string;
+}
+
+export interface Config {
+  /** Phases to run, in canonical order, `all` already expanded. */
+  phases: Phase[];
+  clusters: ClusterConfig[];
+  serviceType: ServiceType;
+  meshId: string;
+  versions: Versions;
+  istioctlBaseUrl: string;
+  certManagerBaseUrl: string;
+  images: Images;
+  /** Upper bound for every wait (rollouts, webhooks, certificates), in milliseconds. */
+  timeoutMs: number;
+  /** Requests sent per traffic check. */
+  requests: number;
+  rotation: { duration: string; renewBefore: string };
+  /** Where rendered manifests are written, one file per cluster and phase. */
+  manifestsDir: string;
+}
+
+/** Label put on every object the action creates; cleanup deletes by it. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'mesh-federation';
+/** Label naming the phase that created an object. */
+export const PHASE_LABEL = 'mesh-federation.io/phase';
+/** Field manager for server-side apply. */
+export const FIELD_MANAGER = 'mesh-federation';

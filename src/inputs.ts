@@ -1,0 +1,311 @@
+// Action inputs -> a validated Config. Every rejection names the input and the
+// fix, and happens before anything contacts a cluster or a download site.
+import path from 'node:path';
+import os from 'node:os';
+import semver from 'semver';
+import { InputError } from './input-error.ts';
+import { parseDuration } from './duration.ts';
+import { PHASES, type ClusterConfig, type Config, type Phase, type ServiceType } from './config.ts';
+
+export type GetInput = (name: string) => string;
+
+export const VERIFY_CHECKS = [
+  'readiness',
+  'identities',
+  'federation',
+  'chain',
+  'east-west',
+  'north-south',
+] as const;
+export type VerifyCheck = (typeof VERIFY_CHECKS)[number];
+
+export interface ParsedInputs {
+  config: Config;
+  verifyChecks: VerifyCheck[];
+  /** Whether the user named the contexts (per-cluster kubeconfigs fall back to their current-context otherwise). */
+  contextsGiven: boolean;
+}
+
+const ALL_EXPANDS_TO: Phase[] = ['cert-manager', 'spire', 'istio', 'examples', 'verify'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+// SPIFFE spec: a trust domain is lowercase letters, digits, '.', '-' and '_'.
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+const IMAGE_PREFIX = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
+/** The k8s-workload-registrar that registers workloads (as the seed does) ships only up to SPIRE 1.5.x. */
+const SPIRE_MAX_EXCLUSIVE = '1.6.0';
+/** Istio supports SPIRE as a workload CA from 1.14. */
+const ISTIO_MIN = '1.14.0';
+
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+function parsePhases(raw: string): Phase[] {
+  const names = list(raw === '' ? 'all' : raw);
+  if (names.length === 0)
+    throw new InputError('phase', 'is empty. Use one of: all, ' + PHASES.join(', ') + '.');
+  const wanted = new Set<Phase>();
+  for (const name of names) {
+    if (name === 'all') ALL_EXPANDS_TO.forEach((p) => wanted.add(p));
+    else if ((PHASES as readonly string[]).includes(name)) wanted.add(name as Phase);
+    else
+      throw new InputError(
+        'phase',
+        `'${name}' is not a phase. Use 'all' or a comma list of: ${PHASES.join(', ')}.`,
+      );
+  }
+  return PHASES.filter((p) => wanted.has(p));
+}
+
+function parseVersion(input: string, raw: string, withV: boolean): string {
+  const parsed = semver.parse(raw.trim().replace(/^v/, ''));
+  if (!parsed) {
+    const example = withV ? 'v1.15.1' : '1.22.1';
+    throw new InputError(input, `'${raw}' is not a version. Write it like '${example}'.`);
+  }
+  return withV ? `v${parsed.version}` : parsed.version;
+}
+
+function parseUrl(input: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new InputError(input, `'${raw}' is not a URL. Give an absolute http(s) URL.`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new InputError(input, `'${raw}' must be an http(s) URL.`);
+  if (url.username || url.password)
+    throw new InputError(input, 'must not carry credentials; serve the mirror without them.');
+  return url.toString().replace(/\/+$/, '');
+}
+
+function parseDurationInput(input: string, raw: string, minMs: number, maxMs: number): number {
+  const ms = parseDuration(raw);
+  if (ms === null)
+    throw new InputError(
+      input,
+      `'${raw}' is not a duration. Write it like '90s', '10m' or '1h30m'.`,
+    );
+  if (ms < minMs || ms > maxMs)
+    throw new InputError(
+      input,
+      `'${raw}' is out of range (${minMs / 1000}s to ${maxMs / 3_600_000}h).`,
+    );
+  return ms;
+}
+
+function parseCount(input: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim()))
+    throw new InputError(input, `'${raw}' is not a whole number between ${min} and ${max}.`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new InputError(input, `${n} is out of range (${min} to ${max}).`);
+  return n;
+}
+
+function perCluster(input: string, values: string[], count: number, what: string): string[] {
+  if (values.length !== count)
+    throw new InputError(
+      input,
+      `has ${values.length} ${what}${values.length === 1 ? '' : 's'} for ${count} clusters (contexts). Give exactly one per cluster, comma separated, in the order of 'contexts'.`,
+    );
+  const seen = new Set<string>();
+  for (const v of values) {
+    if (seen.has(v)) throw new InputError(input, `names '${v}' twice; each cluster needs its own.`);
+    seen.add(v);
+  }
+  return values;
+}
+
+function dnsLabels(input: string, values: string[]): string[] {
+  for (const v of values)
+    if (!DNS_LABEL.test(v))
+      throw new InputError(
+        input,
+        `'${v}' is not a DNS label (lowercase letters, digits and '-', at most 63).`,
+      );
+  return values;
+}
+
+function trustDomains(values: string[]): string[] {
+  for (const td of values) {
+    if (td.length > 255 || !TRUST_DOMAIN.test(td) || td.startsWith('.') || td.endsWith('.'))
+      throw new InputError(
+        'trust-domains',
+        `'${td}' is not a SPIFFE trust domain name: use lowercase letters, digits, '.', '-' and '_' (like 'foo.com'), without 'spiffe://'.`,
+      );
+  }
+  return values;
+}
+
+function imagePrefix(input: string, raw: string): string {
+  const value = raw.trim().replace(/\/+$/, '');
+  if (!IMAGE_PREFIX.test(value))
+    throw new InputError(
+      input,
+      `'${raw}' is not a registry/repository prefix like 'ghcr.io/spiffe'.`,
+    );
+  return value;
+}
+
+function apiServers(raw: string, count: number): string[] {
+  const values = list(raw);
+  if (values.length === 0) return Array.from({ length: count }, () => '');
+  if (values.length !== count)
+    throw new InputError(
+      'api-servers',
+      `has ${values.length} URLs for ${count} clusters; give one per cluster or none.`,
+    );
+  return values.map((v) => {
+    const url = parseUrl('api-servers', v);
+    if (!url.startsWith('https://'))
+      throw new InputError('api-servers', `'${v}' must be an https URL.`);
+    return url;
+  });
+}
+
+export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env): ParsedInputs {
+  const input = (name: string, fallback: string): string => get(name).trim() || fallback;
+
+  const phases = parsePhases(get('phase').trim());
+  const contextsRaw = get('contexts').trim();
+  const contexts = list(contextsRaw || 'cluster-1,cluster-2');
+  if (contexts.length < 2)
+    throw new InputError(
+      'contexts',
+      'names fewer than two contexts; a multi-cluster mesh needs at least two.',
+    );
+  perCluster('contexts', contexts, contexts.length, 'context');
+  const n = contexts.length;
+
+  const domains = trustDomains(
+    perCluster('trust-domains', list(input('trust-domains', 'foo.com,bar.com')), n, 'trust domain'),
+  );
+  const names = dnsLabels(
+    'cluster-names',
+    perCluster(
+      'cluster-names',
+      list(input('cluster-names', contexts.join(','))),
+      n,
+      'cluster name',
+    ),
+  );
+  const networks = dnsLabels(
+    'networks',
+    perCluster(
+      'networks',
+      list(input('networks', contexts.map((_, i) => `network${i + 1}`).join(','))),
+      n,
+      'network',
+    ),
+  );
+  const servers = apiServers(get('api-servers'), n);
+
+  const serviceTypeRaw = input('service-type', 'LoadBalancer');
+  const serviceType = (['LoadBalancer', 'NodePort'] as const).find(
+    (t) => t.toLowerCase() === serviceTypeRaw.toLowerCase(),
+  );
+  if (!serviceType)
+    throw new InputError(
+      'service-type',
+      `'${serviceTypeRaw}' is not supported. Use 'LoadBalancer' or 'NodePort' (local clusters).`,
+    );
+
+  const istio = parseVersion('istio-version', input('istio-version', '1.22.1'), false);
+  if (semver.lt(istio, ISTIO_MIN))
+    throw new InputError(
+      'istio-version',
+      `${istio} is too old: Istio supports SPIRE from ${ISTIO_MIN}.`,
+    );
+  const spire = parseVersion('spire-version', input('spire-version', '1.5.1'), false);
+  if (!semver.lt(spire, SPIRE_MAX_EXCLUSIVE))
+    throw new InputError(
+      'spire-version',
+      `${spire} has no k8s-workload-registrar (it was removed in SPIRE 1.6). Use a 1.5.x version such as 1.5.1.`,
+    );
+  const certManager = parseVersion(
+    'cert-manager-version',
+    input('cert-manager-version', 'v1.15.1'),
+    true,
+  );
+
+  const meshId = input('mesh-id', 'mesh1');
+  dnsLabels('mesh-id', [meshId]);
+
+  const rotationDurationRaw = input('rotation-duration', '720h');
+  const renewBeforeRaw = input('rotation-renew-before', '360h');
+  const rotationMs = parseDurationInput(
+    'rotation-duration',
+    rotationDurationRaw,
+    3_600_000,
+    8760 * 3_600_000,
+  );
+  const renewMs = parseDurationInput(
+    'rotation-renew-before',
+    renewBeforeRaw,
+    300_000,
+    8760 * 3_600_000,
+  );
+  if (renewMs >= rotationMs)
+    throw new InputError(
+      'rotation-renew-before',
+      `${renewBeforeRaw} must be shorter than rotation-duration (${rotationDurationRaw}).`,
+    );
+
+  const checksRaw = list(input('verify-checks', VERIFY_CHECKS.join(',')));
+  for (const c of checksRaw)
+    if (!(VERIFY_CHECKS as readonly string[]).includes(c))
+      throw new InputError(
+        'verify-checks',
+        `'${c}' is not a check. Use a comma list of: ${VERIFY_CHECKS.join(', ')}.`,
+      );
+
+  const tempDir = env.RUNNER_TEMP || os.tmpdir();
+  const clusters: ClusterConfig[] = contexts.map((context, index) => ({
+    index,
+    context,
+    name: names[index] as string,
+    trustDomain: domains[index] as string,
+    network: networks[index] as string,
+    apiServer: servers[index] as string,
+  }));
+
+  const config: Config = {
+    phases,
+    clusters,
+    serviceType: serviceType as ServiceType,
+    meshId,
+    versions: { istio, spire, certManager },
+    istioctlBaseUrl: parseUrl(
+      'istioctl-base-url',
+      input('istioctl-base-url', 'https://github.com/istio/istio/releases/download'),
+    ),
+    certManagerBaseUrl: parseUrl(
+      'cert-manager-base-url',
+      input(
+        'cert-manager-base-url',
+        'https://github.com/cert-manager/cert-manager/releases/download',
+      ),
+    ),
+    images: {
+      spireRegistry: imagePrefix(
+        'spire-image-registry',
+        input('spire-image-registry', 'ghcr.io/spiffe'),
+      ),
+      istioHub: imagePrefix('istio-hub', input('istio-hub', 'docker.io/istio')),
+      examplesRegistry: imagePrefix(
+        'examples-image-registry',
+        input('examples-image-registry', 'docker.io/istio'),
+      ),
+    },
+    timeoutMs: parseDurationInput('timeout', input('timeout', '10m'), 1000, 24 * 3_600_000),
+    requests: parseCount('requests', input('requests', '20'), 1, 1000),
+    rotation: { duration: rotationDurationRaw, renewBefore: renewBeforeRaw },
+    manifestsDir: path.resolve(
+      input('manifests-dir', path.join(tempDir, 'mesh-federation', 'manifests')),
+    ),
+  };
+  return { config, verifyChecks: checksRaw as VerifyCheck[], contextsGiven: contextsRaw !== '' };
+}

@@ -1,0 +1,36 @@
+// Names the phases look up in the clusters. The templates under manifests/
+// must use the same ones (render tests check that they do).
+export const CERT_MANAGER_NAMESPACE = 'cert-manager';
+/** Secret of the self-signed root CA that the CA ClusterIssuer signs with. */
+export const ROOT_CA_SECRET = 'mesh-root-ca';
+export const ROOT_CA_CERTIFICATE = 'mesh-root-ca';
+export const CACERTS = { namespace: 'istio-system', name: 'cacerts' };
+
+export const SPIRE_NAMESPACE = 'spire';
+export const SPIRE_SERVER = {
+  service: 'spire-server',
+  statefulSet: 'spire-server',
+  pod: 'spire-server-0',
+  container: 'spire-server',
+  /** Relative to the image's working directory /opt/spire, as in the seed. */
+  binary: './bin/spire-server',
+  socket: '/run/spire/sockets/server.sock',
+  bundlePort: 8443,
+};
+
+export const ISTIO_NAMESPACE = 'istio-system';
+export const INGRESS_GATEWAY_SERVICE = 'istio-ingressgateway';
+export const EXAMPLES = {
+  helloworld: { namespace: 'helloworld', service: 'helloworld', port: 5000, path: '/hello' },
+  sleep: { namespace: 'sleep', app: 'sleep', container: 'sleep' },
+  bookinfo: { namespace: 'bookinfo', productpage: 'productpage-v1' },
+};
+/** Namespaces the action creates and cleanup removes. */
+export const OWN_NAMESPACES = [
+  'helloworld',
+  'sleep',
+  'bookinfo',
+  'istio-system',
+  'spire',
+  'cert-manager',
+];

@@ -1,0 +1,61 @@
+// Runs one step on every cluster at once. Each cluster's log lines are held
+// back and printed as one collapsible group when it finishes, so concurrent
+// clusters never interleave in the job log.
+import * as core from '@actions/core';
+import type { ClusterClient, ApplyRecord } from '../cluster/client.ts';
+import { describeError } from '../cluster/errors.ts';
+import type { ClusterLog, ClusterOutcome } from './types.ts';
+
+export interface StepOutput {
+  records?: ApplyRecord[];
+  notes?: string[];
+}
+
+export async function onEachCluster(
+  title: string,
+  clients: ClusterClient[],
+  step: (client: ClusterClient, log: ClusterLog) => Promise<StepOutput | void>,
+): Promise<ClusterOutcome[]> {
+  return Promise.all(
+    clients.map(async (client) => {
+      const lines: string[] = [];
+      const log: ClusterLog = (line) => lines.push(line);
+      const started = Date.now();
+      const outcome: ClusterOutcome = {
+        cluster: client.cluster.context,
+        ok: true,
+        durationMs: 0,
+        records: [],
+        notes: [],
+      };
+      try {
+        const out = (await step(client, log)) ?? {};
+        outcome.records = out.records ?? [];
+        outcome.notes = out.notes ?? [];
+      } catch (error) {
+        outcome.ok = false;
+        outcome.error = describeError(error);
+        lines.push(`failed: ${outcome.error}`);
+      }
+      outcome.durationMs = Date.now() - started;
+      const counts = countActions(outcome.records);
+      core.startGroup(
+        `${title} · ${client.cluster.context} · ${outcome.ok ? 'ok' : 'FAILED'} (${counts})`,
+      );
+      for (const line of lines) core.info(line);
+      for (const r of outcome.records)
+        if (r.action !== 'unchanged') core.info(`${r.action.padEnd(9)} ${r.ref}`);
+      core.endGroup();
+      return outcome;
+    }),
+  );
+}
+
+export function countActions(records: ApplyRecord[]): string {
+  const n = (a: string): number => records.filter((r) => r.action === a).length;
+  const deleted = n('deleted');
+  return `${n('created')} created, ${n('changed')} changed, ${n('unchanged')} unchanged${deleted ? `, ${deleted} deleted` : ''}`;
+}
+
+/** A dependent step must not start on a half-done phase. */
+export const anyFailed = (outcomes: ClusterOutcome[]): boolean => outcomes.some((o) => !o.ok);

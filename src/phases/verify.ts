@@ -1,0 +1,399 @@
+// Seed: the "Verification" sections. Gathers evidence from the clusters (API
+// reads, exec into SPIRE servers and the sleep pod, istioctl proxy-config) and
+// hands it to the pure analyzers in src/verify/, which decide.
+import { renderIngress, renderPhase } from '../render/index.ts';
+import type { ClusterClient } from '../cluster/client.ts';
+import { applyInOrder } from '../cluster/apply.ts';
+import { describeError } from '../cluster/errors.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../config.ts';
+import type { K8sObject } from '../k8s-object.ts';
+import {
+  CERT_MANAGER_NAMESPACE,
+  EXAMPLES,
+  INGRESS_GATEWAY_SERVICE,
+  ISTIO_NAMESPACE,
+  ROOT_CA_SECRET,
+  SPIRE_NAMESPACE,
+  SPIRE_SERVER,
+} from '../names.ts';
+import { runIstioctl } from '../tools/run-istioctl.ts';
+import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../verify/readiness.ts';
+import { analyzeIdentities, type MeshWorkload } from '../verify/identities.ts';
+import { analyzeFederation, type FederationServerEvidence } from '../verify/federation.ts';
+import { analyzeChain, type ChainReport } from '../verify/chain.ts';
+import {
+  analyzeEastWest,
+  analyzeNorthSouth,
+  parseTrafficOutput,
+  trafficScript,
+} from '../verify/traffic.ts';
+import { failed, type Check } from '../verify/check.ts';
+import { markdownTable, verdict } from '../report/markdown.ts';
+import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
+
+const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+const WORKLOAD_KINDS: WorkloadKind[] = ['Deployment', 'DaemonSet', 'StatefulSet'];
+/** Field manager for the temporary scale-down, so the examples phase can take `replicas` back. */
+const VERIFY_MANAGER = 'mesh-federation-verify';
+
+interface PodLike {
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
+  spec?: { serviceAccountName?: string };
+  status?: { phase?: string };
+}
+
+function spireCli(client: ClusterClient, args: string[]) {
+  return client.exec(SPIRE_NAMESPACE, SPIRE_SERVER.pod, SPIRE_SERVER.container, [
+    SPIRE_SERVER.binary,
+    ...args,
+    '-socketPath',
+    SPIRE_SERVER.socket,
+  ]);
+}
+
+async function spireOutput(client: ClusterClient, args: string[]): Promise<string> {
+  const result = await spireCli(client, args);
+  if (result.exitCode !== 0)
+    throw new Error(
+      `spire-server ${args.slice(0, 2).join(' ')}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+    );
+  return result.stdout;
+}
+
+/** Workloads the action installed on this cluster, which must all exist and be Ready. */
+function expectedWorkloads(ctx: RunContext, client: ClusterClient): WorkloadRef[] {
+  return (['spire', 'examples'] as const)
+    .flatMap((phase) => renderPhase(ctx.config, phase, client.cluster, ctx.facts).objects)
+    .filter((o) => (WORKLOAD_KINDS as string[]).includes(o.kind))
+    .map((o) => ({
+      kind: o.kind as WorkloadKind,
+      namespace: o.metadata.namespace ?? '',
+      name: o.metadata.name,
+    }));
+}
+
+async function readiness(ctx: RunContext, client: ClusterClient): Promise<Check[]> {
+  const [deployments, daemonSets, statefulSets] = await Promise.all(
+    WORKLOAD_KINDS.map((kind) => client.list('apps/v1', kind, { labelSelector: OWNED })),
+  );
+  const namespaces = [
+    ...new Set(
+      [...(deployments ?? []), ...(daemonSets ?? []), ...(statefulSets ?? [])].map(
+        (o) => o.metadata.namespace ?? '',
+      ),
+    ),
+  ];
+  const pods = (
+    await Promise.all(namespaces.map((namespace) => client.list('v1', 'Pod', { namespace })))
+  ).flat();
+  const events = (
+    await Promise.all(namespaces.map((namespace) => client.list('v1', 'Event', { namespace })))
+  ).flat();
+  return analyzeReadiness({
+    cluster: client.cluster.context,
+    deployments: deployments as never,
+    daemonSets: daemonSets as never,
+    statefulSets: statefulSets as never,
+    pods: pods as never,
+    events: events as never,
+    expected: expectedWorkloads(ctx, client),
+  });
+}
+
+/** Pods that opted into the SPIRE sidecar template must each have an identity. */
+async function meshWorkloads(client: ClusterClient): Promise<MeshWorkload[]> {
+  const namespaces = [
+    EXAMPLES.helloworld.namespace,
+    EXAMPLES.sleep.namespace,
+    EXAMPLES.bookinfo.namespace,
+  ];
+  const pods = (
+    await Promise.all(namespaces.map((namespace) => client.list('v1', 'Pod', { namespace })))
+  ).flat() as unknown as PodLike[];
+  return pods
+    .filter((p) =>
+      (p.metadata.annotations?.['inject.istio.io/templates'] ?? '').split(',').includes('spire'),
+    )
+    .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .map((p) => ({
+      namespace: p.metadata.namespace ?? '',
+      serviceAccount: p.spec?.serviceAccountName ?? 'default',
+      pod: p.metadata.name,
+      ...(p.metadata.uid ? { podUid: p.metadata.uid } : {}),
+    }));
+}
+
+async function identities(ctx: RunContext, client: ClusterClient): Promise<Check[]> {
+  return analyzeIdentities({
+    cluster: client.cluster.context,
+    trustDomain: client.cluster.trustDomain,
+    meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
+    workloads: await meshWorkloads(client),
+    entries: await spireOutput(client, ['entry', 'show']),
+  });
+}
+
+async function federation(ctx: RunContext): Promise<Check[]> {
+  const evidence: FederationServerEvidence[] = await Promise.all(
+    ctx.clients.map(async (client) => ({
+      cluster: client.cluster.context,
+      trustDomain: client.cluster.trustDomain,
+      bundleShow: await spireOutput(client, ['bundle', 'show', '-format', 'spiffe']),
+      bundleList: await spireOutput(client, ['bundle', 'list', '-format', 'spiffe']),
+    })),
+  );
+  return analyzeFederation(evidence);
+}
+
+async function firstPod(
+  client: ClusterClient,
+  namespace: string,
+  labelSelector: string,
+): Promise<PodLike> {
+  const pods = (await client.list('v1', 'Pod', {
+    namespace,
+    labelSelector,
+  })) as unknown as PodLike[];
+  const running = pods.find((p) => p.status?.phase === 'Running') ?? pods[0];
+  if (!running) throw new Error(`no pod matches ${labelSelector} in namespace ${namespace}`);
+  return running;
+}
+
+async function rootCaPem(client: ClusterClient): Promise<string> {
+  const secret = await client.read({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: ROOT_CA_SECRET, namespace: CERT_MANAGER_NAMESPACE },
+  });
+  const data = (secret?.data ?? {}) as Record<string, string>;
+  const pem = data['ca.crt'] || data['tls.crt'];
+  if (!pem)
+    throw new Error(`secret ${CERT_MANAGER_NAMESPACE}/${ROOT_CA_SECRET} holds no CA certificate`);
+  return Buffer.from(pem, 'base64').toString('utf8');
+}
+
+/** sleep on the first cluster, productpage on the second, as the seed inspects them. */
+async function chains(ctx: RunContext): Promise<ChainReport[]> {
+  const targets = [
+    {
+      client: ctx.clients[0] as ClusterClient,
+      namespace: EXAMPLES.sleep.namespace,
+      selector: `app=${EXAMPLES.sleep.app}`,
+    },
+    {
+      client: ctx.clients[1] as ClusterClient,
+      namespace: EXAMPLES.bookinfo.namespace,
+      selector: 'app=productpage',
+    },
+  ];
+  const roots: Record<string, string> = {};
+  await Promise.all(
+    ctx.clients.map(async (c) => (roots[c.cluster.trustDomain] = await rootCaPem(c))),
+  );
+  const istioctl = await ctx.istioctl();
+  return Promise.all(
+    targets.map(async ({ client, namespace, selector }) => {
+      const pod = await firstPod(client, namespace, selector);
+      const dump = await runIstioctl(istioctl, ctx.kubeconfigFile, [
+        'proxy-config',
+        'secret',
+        `${pod.metadata.name}.${namespace}`,
+        '-o',
+        'json',
+        `--context=${client.cluster.context}`,
+      ]);
+      return analyzeChain({
+        cluster: client.cluster.context,
+        workload: `${namespace}/${pod.metadata.name}`,
+        proxySecret: dump,
+        expected: {
+          trustDomain: client.cluster.trustDomain,
+          namespace,
+          serviceAccount: pod.spec?.serviceAccountName ?? 'default',
+        },
+        certManagerCaPem: roots[client.cluster.trustDomain] as string,
+        meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
+        now: new Date(),
+        meshRootsPem: roots,
+      });
+    }),
+  );
+}
+
+async function sendRequests(ctx: RunContext, url: string) {
+  const client = ctx.clients[0] as ClusterClient;
+  const pod = await firstPod(client, EXAMPLES.sleep.namespace, `app=${EXAMPLES.sleep.app}`);
+  const result = await client.exec(
+    EXAMPLES.sleep.namespace,
+    pod.metadata.name,
+    EXAMPLES.sleep.container,
+    ['sh', '-c', trafficScript(url, ctx.config.requests)],
+  );
+  return parseTrafficOutput(result.stdout);
+}
+
+async function eastWest(ctx: RunContext): Promise<Check[]> {
+  const { namespace, service, port, path } = EXAMPLES.helloworld;
+  const samples = await sendRequests(ctx, `http://${service}.${namespace}:${port}${path}`);
+  return [
+    analyzeEastWest({
+      cluster: (ctx.clients[0] as ClusterClient).cluster.context,
+      clusters: ctx.config.clusters.map((c) => c.context),
+      samples,
+    }),
+  ];
+}
+
+function gatewayAddress(service: K8sObject, nodes: K8sObject[]): string | undefined {
+  const ingress = (
+    service.status as
+      { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined
+  )?.loadBalancer?.ingress?.[0];
+  if (ingress?.ip || ingress?.hostname) return `http://${ingress.ip || ingress.hostname}`;
+  const nodePort = (
+    service.spec as { ports?: { port: number; nodePort?: number }[] } | undefined
+  )?.ports?.find((p) => p.port === 80)?.nodePort;
+  const addresses = nodes.flatMap(
+    (n) =>
+      (n.status as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ??
+      [],
+  );
+  const node =
+    addresses.find((a) => a.type === 'ExternalIP') ??
+    addresses.find((a) => a.type === 'InternalIP');
+  return nodePort && node ? `http://${node.address}:${nodePort}` : undefined;
+}
+
+/** Seed: scale v1 to zero, route the ingress gateway of the last cluster to v2, curl it from cluster 1. */
+async function northSouth(ctx: RunContext): Promise<Check[]> {
+  const first = ctx.clients[0] as ClusterClient;
+  const last = ctx.clients.at(-1) as ClusterClient;
+  const v1 = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'helloworld-v1', namespace: EXAMPLES.helloworld.namespace },
+  };
+  const before = await first.read(v1);
+  const replicas = (before?.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+  try {
+    await first.applyOne({ ...v1, spec: { replicas: 0 } }, VERIFY_MANAGER);
+    await first.waitFor(
+      v1,
+      (o) => ((o.status as { replicas?: number } | undefined)?.replicas ?? 0) === 0,
+      () => 'v1 pods are still there',
+    );
+    await applyInOrder(last, renderIngress(ctx.config, last.cluster));
+    const service = await last.waitFor(
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: INGRESS_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE },
+      },
+      (o) => gatewayAddress(o, []) !== undefined || ctx.config.serviceType === 'NodePort',
+      () => 'the ingress gateway has no external address yet',
+    );
+    const url = gatewayAddress(
+      service,
+      ctx.config.serviceType === 'NodePort' ? await last.list('v1', 'Node') : [],
+    );
+    if (!url)
+      return [
+        failed('north-south', last.cluster.context, 'the ingress gateway has no reachable address'),
+      ];
+    ctx.setOutput('gateway-url', url);
+    const samples = await sendRequests(ctx, `${url}${EXAMPLES.helloworld.path}`);
+    return [
+      analyzeNorthSouth({
+        cluster: first.cluster.context,
+        clusters: ctx.config.clusters.map((c) => c.context),
+        samples,
+      }),
+    ];
+  } finally {
+    await first.applyOne({ ...v1, spec: { replicas } }, VERIFY_MANAGER);
+  }
+}
+
+function chainSection(report: ChainReport): { title: string; markdown: string } {
+  const rows = report.rows.map((r) => [
+    r.role,
+    r.trustDomain,
+    r.subject,
+    r.issuer,
+    r.spiffeId ?? '',
+    r.notAfter,
+    r.keyType,
+    r.sha256,
+  ]);
+  return {
+    title: `Certificate chain of ${report.workload} (${report.cluster}) ${verdict(report.ok)}`,
+    markdown: markdownTable(
+      ['role', 'trust domain', 'subject', 'issuer', 'SPIFFE ID', 'not after', 'key', 'SHA-256'],
+      rows,
+    ),
+  };
+}
+
+/** A check that could not even gather its evidence fails with the reason. */
+async function guarded(
+  name: string,
+  cluster: string,
+  fn: () => Promise<Check[]>,
+): Promise<Check[]> {
+  try {
+    return await fn();
+  } catch (error) {
+    return [failed(name, cluster, `could not gather evidence: ${describeError(error)}`)];
+  }
+}
+
+export async function runVerify(
+  ctx: RunContext,
+): Promise<{ outcomes: ClusterOutcome[]; checks: Check[]; sections: PhaseResult['sections'] }> {
+  const wanted = new Set(ctx.verifyChecks);
+  const checks: Check[] = [];
+  const sections: PhaseResult['sections'] = [];
+  const everyCluster = async (
+    name: string,
+    fn: (c: ClusterClient) => Promise<Check[]>,
+  ): Promise<void> => {
+    if (!wanted.has(name as never)) return;
+    for (const result of await Promise.all(
+      ctx.clients.map((c) => guarded(name, c.cluster.context, () => fn(c))),
+    ))
+      checks.push(...result);
+  };
+  const mesh = ctx.config.clusters.map((c) => c.context).join('+');
+  const once = async (name: string, fn: () => Promise<Check[]>): Promise<void> => {
+    if (wanted.has(name as never)) checks.push(...(await guarded(name, mesh, fn)));
+  };
+
+  await everyCluster('readiness', (c) => readiness(ctx, c));
+  await everyCluster('identities', (c) => identities(ctx, c));
+  await once('federation', () => federation(ctx));
+  await once('chain', async () => {
+    const reports = await chains(ctx);
+    sections.push(...reports.map(chainSection));
+    return reports.flatMap((r) => r.checks);
+  });
+  await once('east-west', () => eastWest(ctx));
+  await once('north-south', () => northSouth(ctx));
+
+  const outcomes: ClusterOutcome[] = ctx.clients.map((c) => {
+    const mine = checks.filter((x) => x.cluster === c.cluster.context);
+    return {
+      cluster: c.cluster.context,
+      ok: mine.every((x) => x.ok),
+      durationMs: 0,
+      records: [],
+      notes: [`${mine.filter((x) => x.ok).length}/${mine.length} checks passed`],
+    };
+  });
+  return { outcomes, checks, sections };
+}

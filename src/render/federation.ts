@@ -1,0 +1,42 @@
+// Who federates with whom: every cluster's trust domain with every other's.
+import type { ClusterConfig, Config } from '../config.ts';
+import { SPIRE_SERVER } from '../names.ts';
+
+export interface RenderFacts {
+  /**
+   * Bundle endpoint URL of each trust domain's SPIRE server as reachable from
+   * the other clusters, e.g. https://203.0.113.7:8443, keyed by trust domain.
+   * Known only once the servers' Services have addresses; `plan` renders a
+   * placeholder instead.
+   */
+  bundleEndpoints?: Record<string, string>;
+}
+
+/** The k8s-workload-registrar (reconcile mode) reads this pod annotation into the entry's federatesWith. */
+export const FEDERATES_WITH_ANNOTATION = 'spiffe.io/federatesWith';
+
+export function otherClusters(config: Config, cluster: ClusterConfig): ClusterConfig[] {
+  return config.clusters.filter((c) => c.index !== cluster.index);
+}
+
+export function bundleEndpointPlaceholder(cluster: ClusterConfig): string {
+  return `https://<bundle endpoint of ${cluster.name}>:${SPIRE_SERVER.bundlePort}`;
+}
+
+export function bundleEndpointUrl(cluster: ClusterConfig, facts: RenderFacts | undefined): string {
+  return facts?.bundleEndpoints?.[cluster.trustDomain] ?? bundleEndpointPlaceholder(cluster);
+}
+
+/** SPIFFE ID of a SPIRE server, which its bundle endpoint presents (https_spiffe profile). */
+export function serverSpiffeId(trustDomain: string): string {
+  return `spiffe://${trustDomain}/spire/server`;
+}
+
+/** Pod annotations that make the registrar federate the pod's entry with every other trust domain. */
+export function federationAnnotations(
+  config: Config,
+  cluster: ClusterConfig,
+): Record<string, string> {
+  const others = otherClusters(config, cluster).map((c) => c.trustDomain);
+  return others.length > 0 ? { [FEDERATES_WITH_ANNOTATION]: others.join(',') } : {};
+}

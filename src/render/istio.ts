@@ -1,0 +1,72 @@
+// istio phase (seed: istio/install-istio.sh): per cluster, the IstioOperator
+// documents `istioctl manifest generate` turns into the control plane and the
+// east-west gateway, plus the few mesh objects applied next to them.
+import semver from 'semver';
+import YAML from 'yaml';
+import type { ClusterConfig, Config } from '../config.ts';
+import type { K8sObject } from '../k8s-object.ts';
+import { ISTIO_NAMESPACE } from '../names.ts';
+import { istioSystemNamespace } from './cert-manager.ts';
+import { federationAnnotations, otherClusters } from './federation.ts';
+import { labelObject } from './labels.ts';
+import { SPIRE_PATHS } from './spire-config.ts';
+import { renderTemplate } from './template.ts';
+
+/** Injection templates (comma list) of pods that run istio-proxy as a sidecar. */
+export const SIDECAR_TEMPLATES = 'sidecar,spire';
+/** Injection templates of the gateways, whose istio-proxy is the main container. */
+export const GATEWAY_TEMPLATES = 'gateway,spire-gateway';
+/** First Istio release that injects sidecars as native sidecars (init containers). */
+export const NATIVE_SIDECAR_ISTIO = '1.27.0';
+
+export function usesNativeSidecars(istioVersion: string): boolean {
+  const version = semver.coerce(istioVersion);
+  if (!version) throw new Error(`not an Istio version: ${istioVersion}`);
+  return semver.gte(version, NATIVE_SIDECAR_ISTIO);
+}
+
+interface PodPatch {
+  spec: { containers?: unknown[]; initContainers?: unknown[]; volumes: unknown[] };
+}
+
+/** The `spire` (sidecars) or `spire-gateway` injection template, as the YAML text Istio expects. */
+export function spireInjectionTemplate(initContainers: boolean): string {
+  const [patch] = renderTemplate('istio/spire-injection.yaml', {
+    workloadSocketDir: SPIRE_PATHS.workloadSocketDir,
+  }) as PodPatch[];
+  const { containers, ...rest } = (patch as PodPatch).spec;
+  const spec = initContainers ? { initContainers: containers, ...rest } : { containers, ...rest };
+  return YAML.stringify({ spec });
+}
+
+export function renderIstioOperators(config: Config, cluster: ClusterConfig): K8sObject[] {
+  const native = usesNativeSidecars(config.versions.istio);
+  const shared = {
+    namespace: ISTIO_NAMESPACE,
+    hub: config.images.istioHub,
+    tag: config.versions.istio,
+    meshId: config.meshId,
+    clusterName: cluster.name,
+    network: cluster.network,
+    serviceType: config.serviceType,
+    gatewayInjectionTemplates: GATEWAY_TEMPLATES,
+    gatewayPodAnnotations: federationAnnotations(config, cluster),
+  };
+  const main = renderTemplate('istio/istio-operator.yaml', {
+    ...shared,
+    trustDomain: cluster.trustDomain,
+    trustDomainAliases: otherClusters(config, cluster).map((c) => c.trustDomain),
+    // Istio 1.27+ decides per node ("auto"); pinning it makes the `spire`
+    // template's initContainers patch match what the injector does.
+    pilotEnv: native ? { ENABLE_NATIVE_SIDECARS: 'true' } : {},
+    spireTemplate: spireInjectionTemplate(native),
+    spireGatewayTemplate: spireInjectionTemplate(false),
+  });
+  const eastWest = renderTemplate('istio/eastwest-operator.yaml', shared);
+  return [...main, ...eastWest] as K8sObject[];
+}
+
+export function renderIstio(cluster: ClusterConfig): K8sObject[] {
+  const mesh = renderTemplate('istio/mesh.yaml', { namespace: ISTIO_NAMESPACE }) as K8sObject[];
+  return [istioSystemNamespace(cluster, 'istio'), ...mesh.map((o) => labelObject(o, 'istio'))];
+}

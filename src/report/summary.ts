@@ -1,0 +1,136 @@
+// The job summary (one section per phase, a table per concern) and the
+// `result` output (every phase and check, per cluster, with status, reason and
+// timing). The summary is capped well below the runner's 1 MiB per step; the
+// full data stays in `result` and manifests-dir.
+import * as core from '@actions/core';
+import type { Config } from '../config.ts';
+import { formatDuration } from '../duration.ts';
+import type { PhaseResult } from '../phases/types.ts';
+import { markdownTable, verdict } from './markdown.ts';
+
+const SUMMARY_LIMIT = 900 * 1024;
+
+export interface ResultOutput {
+  ok: boolean;
+  clusters: { context: string; name: string; trustDomain: string; network: string }[];
+  phases: {
+    phase: string;
+    ok: boolean;
+    durationMs: number;
+    error?: string;
+    clusters: {
+      cluster: string;
+      ok: boolean;
+      durationMs: number;
+      created: number;
+      changed: number;
+      unchanged: number;
+      deleted: number;
+      notes: string[];
+      error?: string;
+    }[];
+    checks: {
+      name: string;
+      cluster: string;
+      ok: boolean;
+      reason: string;
+      details?: Record<string, unknown>;
+    }[];
+  }[];
+}
+
+export function buildResult(config: Config, results: PhaseResult[]): ResultOutput {
+  return {
+    ok: results.every((r) => r.ok),
+    clusters: config.clusters.map((c) => ({
+      context: c.context,
+      name: c.name,
+      trustDomain: c.trustDomain,
+      network: c.network,
+    })),
+    phases: results.map((r) => ({
+      phase: r.phase,
+      ok: r.ok,
+      durationMs: r.durationMs,
+      ...(r.error ? { error: r.error } : {}),
+      clusters: r.clusters.map((c) => {
+        const n = (a: string): number => c.records.filter((x) => x.action === a).length;
+        return {
+          cluster: c.cluster,
+          ok: c.ok,
+          durationMs: c.durationMs,
+          created: n('created'),
+          changed: n('changed'),
+          unchanged: n('unchanged'),
+          deleted: n('deleted'),
+          notes: c.notes,
+          ...(c.error ? { error: c.error } : {}),
+        };
+      }),
+      checks: r.checks.map((c) => ({ ...c })),
+    })),
+  };
+}
+
+export function renderSummary(config: Config, results: PhaseResult[]): string {
+  const result = buildResult(config, results);
+  const parts: string[] = [];
+  parts.push(`## mesh-federation ${result.ok ? '✅' : '❌'}`);
+  parts.push(
+    markdownTable(
+      ['cluster', 'context', 'trust domain', 'network'],
+      config.clusters.map((c) => [c.name, c.context, c.trustDomain, c.network]),
+    ),
+  );
+  for (const [i, phase] of result.phases.entries()) {
+    const source = results[i] as PhaseResult;
+    parts.push(`### ${phase.phase} ${verdict(phase.ok)} · ${formatDuration(phase.durationMs)}`);
+    if (phase.error) parts.push(`> ${phase.error}`);
+    if (phase.clusters.length > 0 && phase.phase !== 'plan')
+      parts.push(
+        markdownTable(
+          [
+            'cluster',
+            'status',
+            'created',
+            'changed',
+            'unchanged',
+            ...(phase.phase === 'cleanup' ? ['deleted'] : []),
+            'time',
+            'notes',
+          ],
+          phase.clusters.map((c) => [
+            c.cluster,
+            c.ok ? '✅' : `❌ ${c.error ?? ''}`,
+            String(c.created),
+            String(c.changed),
+            String(c.unchanged),
+            ...(phase.phase === 'cleanup' ? [String(c.deleted)] : []),
+            formatDuration(c.durationMs),
+            c.notes.join('; '),
+          ]),
+        ),
+      );
+    if (phase.checks.length > 0)
+      parts.push(
+        markdownTable(
+          ['check', 'cluster', 'verdict', 'reason'],
+          phase.checks.map((c) => [c.name, c.cluster, verdict(c.ok), c.reason]),
+        ),
+      );
+    for (const section of source.sections)
+      parts.push(`#### ${section.title}\n\n${section.markdown}`);
+  }
+  let text = parts.join('\n\n') + '\n';
+  if (Buffer.byteLength(text) > SUMMARY_LIMIT)
+    text =
+      text.slice(0, SUMMARY_LIMIT) +
+      '\n\n_(summary truncated: the full data is in the `result` output)_\n';
+  return text;
+}
+
+export async function writeSummary(config: Config, results: PhaseResult[]): Promise<void> {
+  const text = renderSummary(config, results);
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(text).write();
+  else core.info(text);
+}

@@ -1,0 +1,132 @@
+// Everything that needs the clusters: kubeconfig to clients, a reachability
+// check on every cluster before the first change, then the phases in order.
+import * as core from '@actions/core';
+import type { Config, Phase } from './config.ts';
+import type { VerifyCheck } from './inputs.ts';
+import { makeRunDir, resolveKubeconfigs, writePrivateFile } from './kubeconfig.ts';
+import { ClusterClient } from './cluster/client.ts';
+import { describeError } from './cluster/errors.ts';
+import { installIstioctl } from './tools/istioctl.ts';
+import { rememberForCleanup } from './post-state.ts';
+import { runCertManager } from './phases/cert-manager.ts';
+import { runSpire } from './phases/spire.ts';
+import { runIstio } from './phases/istio.ts';
+import { runExamples } from './phases/examples.ts';
+import { runVerify } from './phases/verify.ts';
+import { runRotate } from './phases/rotate.ts';
+import { runCleanup } from './phases/cleanup.ts';
+import type { ClusterOutcome, PhaseResult, RunContext } from './phases/types.ts';
+import type { Check } from './verify/check.ts';
+
+type ClusterPhase = Exclude<Phase, 'plan'>;
+
+interface Request {
+  config: Config;
+  verifyChecks: VerifyCheck[];
+  contextsGiven: boolean;
+  phases: ClusterPhase[];
+  writeManifest: (cluster: string, phase: string, yaml: string) => string;
+}
+
+type PhaseRunner = (
+  ctx: RunContext,
+) => Promise<
+  | ClusterOutcome[]
+  | { outcomes: ClusterOutcome[]; checks: Check[]; sections?: PhaseResult['sections'] }
+>;
+
+const RUNNERS: Record<ClusterPhase, PhaseRunner> = {
+  'cert-manager': runCertManager,
+  spire: runSpire,
+  istio: runIstio,
+  examples: runExamples,
+  verify: runVerify,
+  rotate: runRotate,
+  cleanup: runCleanup,
+};
+
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined;
+  return () => (promise ??= fn());
+}
+
+export async function runClusterPhases(request: Request): Promise<PhaseResult[]> {
+  const { config } = request;
+  const resolved = resolveKubeconfigs(core.getInput, config.clusters, request.contextsGiven);
+  for (const secret of resolved.secrets) core.setSecret(secret);
+
+  const runDir = makeRunDir();
+  rememberForCleanup(runDir);
+  try {
+    const kubeconfigFile = writePrivateFile(runDir, 'kubeconfig', resolved.yaml);
+    const clients = resolved.endpoints.map(
+      (e) => new ClusterClient(e.cluster, e.server, resolved.yaml, config.timeoutMs),
+    );
+    await Promise.all(
+      clients.map(async (client) =>
+        core.info(
+          `cluster '${client.cluster.context}': Kubernetes ${await client.checkReachable()} at ${client.server}`,
+        ),
+      ),
+    );
+
+    const ctx: RunContext = {
+      config,
+      verifyChecks: request.verifyChecks,
+      clients,
+      kubeconfigFile,
+      runDir,
+      istioctl: once(() => installIstioctl(config.versions.istio, config.istioctlBaseUrl)),
+      facts: {},
+      mask: (secret) => core.setSecret(secret),
+      writeManifest: request.writeManifest,
+      setOutput: (name, value) => core.setOutput(name, value),
+    };
+
+    const results: PhaseResult[] = [];
+    for (const phase of request.phases) {
+      if (results.some((r) => !r.ok)) {
+        results.push({
+          phase,
+          ok: false,
+          durationMs: 0,
+          clusters: [],
+          checks: [],
+          sections: [],
+          error: 'skipped: an earlier phase failed',
+        });
+        continue;
+      }
+      const started = Date.now();
+      try {
+        const out = await RUNNERS[phase](ctx);
+        const { outcomes, checks, sections } = Array.isArray(out)
+          ? { outcomes: out, checks: [], sections: [] }
+          : { sections: [], ...out };
+        results.push({
+          phase,
+          ok: outcomes.every((o) => o.ok) && checks.every((c) => c.ok),
+          durationMs: Date.now() - started,
+          clusters: outcomes,
+          checks,
+          sections,
+        });
+      } catch (error) {
+        results.push({
+          phase,
+          ok: false,
+          durationMs: Date.now() - started,
+          clusters: [],
+          checks: [],
+          sections: [],
+          error: describeError(error),
+        });
+      }
+    }
+    return results;
+  } finally {
+    // The kubeconfig is needed by no later step; the post step is only the backstop.
+    core.debug(`removing ${runDir}`);
+    (await import('node:fs')).rmSync(runDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,155 @@
+// The rig's stand-in for webhook servers whose pods kwok never runs: an allow-all
+// AdmissionReview v1 server. It listens on the webhook Service's loopback ClusterIP and port
+// (where the API server sends the call) and presents a certificate for the name the API
+// server asks for (<service>.<namespace>.svc), signed by the rig's admission CA, which the
+// controller injects into the webhook configuration's caBundle.
+
+import { createServer, type Server } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { issueCert, type CertPem } from './certs.ts';
+
+export interface WebhookTarget {
+  cluster: string;
+  ip: string;
+  port: number;
+  /** namespace/name of the Service, for the log. */
+  service: string;
+}
+
+type Log = (line: string) => void;
+
+interface Listener {
+  target: WebhookTarget;
+  server: Server;
+}
+
+const key = (t: WebhookTarget) => `${t.ip}:${t.port}`;
+
+interface AdmissionReview {
+  apiVersion?: string;
+  kind?: string;
+  request?: {
+    uid?: string;
+    kind?: { group?: string; kind?: string };
+    operation?: string;
+    namespace?: string;
+    name?: string;
+    object?: { metadata?: { name?: string; generateName?: string } };
+  };
+}
+
+export class AdmissionServers {
+  private readonly listeners = new Map<string, Listener>();
+  private readonly contexts = new Map<string, Promise<SecureContext>>();
+  private readonly ca: CertPem;
+  private readonly log: Log;
+
+  constructor(ca: CertPem, log: Log) {
+    this.ca = ca;
+    this.log = log;
+  }
+
+  private context(name: string): Promise<SecureContext> {
+    let ctx = this.contexts.get(name);
+    if (!ctx) {
+      const isIp = /^[\d.]+$/.test(name);
+      ctx = issueCert(this.ca, {
+        commonName: name,
+        usage: 'server',
+        ...(isIp ? { ips: [name] } : { dnsNames: [name] }),
+      }).then((c) => createSecureContext({ cert: c.cert, key: c.key }));
+      this.contexts.set(name, ctx);
+    }
+    return ctx;
+  }
+
+  /** Makes the set of listeners for `cluster` equal to `targets`. */
+  async reconcile(cluster: string, targets: WebhookTarget[]): Promise<void> {
+    const wanted = new Map(targets.map((t) => [key(t), t]));
+    for (const [k, l] of this.listeners) {
+      if (l.target.cluster === cluster && !wanted.has(k)) {
+        this.listeners.delete(k);
+        l.server.close();
+        l.server.closeAllConnections();
+        this.log(`admission ${cluster} stop https://${k} (${l.target.service})`);
+      }
+    }
+    for (const [k, t] of wanted) {
+      if (!this.listeners.has(k)) await this.listen(t);
+    }
+  }
+
+  private async listen(t: WebhookTarget): Promise<void> {
+    // A default certificate for clients that send no SNI (IP-addressed calls).
+    const fallback = await issueCert(this.ca, { commonName: t.ip, ips: [t.ip], usage: 'server' });
+    const server = createServer(
+      {
+        cert: fallback.cert,
+        key: fallback.key,
+        SNICallback: (name, cb) => {
+          this.context(name).then(
+            (ctx) => cb(null, ctx),
+            (err: Error) => cb(err),
+          );
+        },
+      },
+      (req, res) => this.handle(t, req, res),
+    );
+    this.listeners.set(key(t), { target: t, server });
+    await new Promise<void>((resolve) => {
+      server.once('error', (err) => {
+        this.listeners.delete(key(t));
+        this.log(
+          `admission ${t.cluster} cannot listen on https://${key(t)} (${t.service}): ${err.message}`,
+        );
+        resolve();
+      });
+      server.listen(t.port, t.ip, () => {
+        this.log(`admission ${t.cluster} serve https://${key(t)} for ${t.service}`);
+        resolve();
+      });
+    });
+  }
+
+  private handle(t: WebhookTarget, req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let review: AdmissionReview;
+      try {
+        review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+      } catch {
+        review = {};
+      }
+      const r = review.request;
+      if (review.kind !== 'AdmissionReview' || !r?.uid) {
+        this.log(
+          `admission ${t.cluster} ${t.service} ${req.url} rejected a non-AdmissionReview request`,
+        );
+        res.writeHead(400).end('expected an AdmissionReview');
+        return;
+      }
+      const kind = [r.kind?.group || 'core', r.kind?.kind].join('/');
+      const name =
+        r.name || r.object?.metadata?.name || `${r.object?.metadata?.generateName ?? ''}*`;
+      this.log(
+        `admission ${t.cluster} ${t.service} ${req.url} ${r.operation} ${kind} ${r.namespace ?? ''}/${name} uid=${r.uid} allowed`,
+      );
+      const body = JSON.stringify({
+        apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid: r.uid, allowed: true },
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+  }
+
+  closeAll(): void {
+    for (const l of this.listeners.values()) {
+      l.server.close();
+      l.server.closeAllConnections();
+    }
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Build (or reuse from cache) the binaries the Kubernetes test rig needs, all
+# from Go modules through the Go module proxy.
+#
+# Usage: build.sh [name ...]        (default: all; `build.sh --list` lists names)
+#
+# Pins live in the small Go tools modules next to this script
+# (<family>/go.mod + go.sum, `tool` directives). Each binary is cached at
+#   $CACHE/bin/<name>-<version>-<key>/<name>
+# where <key> hashes the family's go.mod + go.sum and the build recipe, so a
+# pin or flag change builds a new path. A cached binary that runs its version
+# command and prints the expected version is a hit: no Go work is done.
+#
+# At the end every binary is listed as `<name> <version> <path>` and
+# $CACHE/bin/manifest.env gets `RIG_<NAME>=<path>` lines for `source`.
+#
+# Env: MESH_RIG_CACHE (cache root), MESH_RIG_JOBS (parallel builds, default 2).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${MESH_RIG_CACHE:-$HOME/.cache/mesh-federation/rig}
+BIN=$CACHE/bin
+LOGS=$CACHE/logs
+MAX_JOBS=${MESH_RIG_JOBS:-2}
+
+# istio tags have no "v", so the proxy only serves pseudo-versions; the
+# release line is not in the pseudo-version and is pinned here. The commit
+# part of the stamped version comes from the pin in istioctl/go.mod.
+ISTIO_VERSION_BASE=1.32.0-alpha
+ISTIO_HUB=docker.io/istio
+
+# Build order matters only for wall time: longest first.
+ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok etcd actionlint)
+
+die() { echo "build.sh: $*" >&2; exit 1; }
+now() { echo "${EPOCHREALTIME/,/.}"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Version of module $2 as required by family $1's go.mod (no Go invocation).
+modver() {
+  local f=$HERE/$1/go.mod v
+  v=$(awk -v m="$2" '($1 == m && $2 ~ /^v/) { print $2; exit } ($1 == "require" && $2 == m) { print $3; exit }' "$f")
+  [[ -n $v ]] || die "$2 is not required in $f"
+  echo "$v"
+}
+
+# recipe NAME: sets R_* for one binary.
+#   R_FAMILY  tools module dir      R_PKG    package to build
+#   R_MOD     module that is pinned R_VERSION version shown / used in the path
+#   R_CGO     CGO_ENABLED           R_TAGS   build tags
+#   R_LDFLAGS -X flags known without Go (more may be added at build time)
+#   R_VCMD    version command args  R_EXPECT text its output must contain
+recipe() {
+  R_TAGS= R_LDFLAGS= R_CGO=0
+  case $1 in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+      R_FAMILY=kubernetes R_MOD=k8s.io/kubernetes R_PKG=k8s.io/kubernetes/cmd/$1
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_TAGS=selinux,notest
+      local minor p
+      minor=${R_VERSION#v1.}; minor=${minor%%.*}
+      for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        R_LDFLAGS+=" -X $p.gitVersion=$R_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+      done
+      if [[ $1 == kubectl ]]; then
+        R_VCMD="version --client" R_EXPECT="Client Version: $R_VERSION"
+      else
+        R_VCMD="--version" R_EXPECT="Kubernetes $R_VERSION"
+      fi ;;
+    etcd)
+      R_FAMILY=etcd R_MOD=go.etcd.io/etcd/server/v3 R_PKG=$R_MOD
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_VCMD="--version" R_EXPECT="etcd Version: ${R_VERSION#v}" ;;
+    kwok)
+      R_FAMILY=kwok R_MOD=sigs.k8s.io/kwok R_PKG=sigs.k8s.io/kwok/cmd/kwok
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_VCMD="--version" R_EXPECT="version $R_VERSION " ;;
+    istioctl)
+      R_FAMILY=istioctl R_MOD=istio.io/istio R_PKG=istio.io/istio/istioctl/cmd/istioctl
+      local pv commit p=istio.io/istio/pkg/version
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      commit=${pv##*-}
+      [[ $commit =~ ^[0-9a-f]{12}$ ]] || die "istio.io/istio pin $pv is not a pseudo-version"
+      R_VERSION=$ISTIO_VERSION_BASE.$commit
+      R_LDFLAGS="-X $p.buildVersion=$R_VERSION -X $p.buildGitRevision=$commit -X $p.buildStatus=Clean"
+      R_LDFLAGS+=" -X $p.buildTag=$R_VERSION -X $p.buildHub=$ISTIO_HUB"
+      R_VCMD="version --remote=false" R_EXPECT="$R_VERSION" ;;
+    spire-server)
+      R_FAMILY=spire R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/cmd/spire-server
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_CGO=1   # go-sqlite3 (DataStore "sql" with sqlite3) needs cgo
+      R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
+      R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    actionlint)
+      R_FAMILY=actionlint R_MOD=github.com/rhysd/actionlint R_PKG=github.com/rhysd/actionlint/cmd/actionlint
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      # Built inside our tools module, debug.BuildInfo's main version is ours.
+      R_LDFLAGS="-X github.com/rhysd/actionlint.version=${R_VERSION#v}"
+      R_VCMD="-version" R_EXPECT="${R_VERSION#v}" ;;
+    *) die "unknown binary '$1' (known: ${ALL[*]})" ;;
+  esac
+  local key
+  key=$( { printf '%s\n' "$1" "$R_PKG" "$R_CGO" "$R_TAGS" "$R_LDFLAGS"
+           cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"; } | sha256sum | cut -c1-12)
+  R_DIR=$BIN/$1-$R_VERSION-$key
+  R_PATH=$R_DIR/$1
+}
+
+# check_bin NAME PATH: the binary runs its version command and shows R_EXPECT.
+check_bin() {
+  [[ -x $2 ]] || return 1
+  local out
+  # shellcheck disable=SC2086 # R_VCMD is a word list
+  out=$(cd / && HOME=/nonexistent KUBECONFIG=/dev/null timeout 60 "$2" $R_VCMD 2>&1) || return 1
+  [[ $out == *"$R_EXPECT"* ]]
+}
+
+# Extra -X flags that need Go to compute; deterministic for a given pin.
+dynamic_ldflags() {
+  case $R_FAMILY in
+    kubernetes)
+      local date p
+      date=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$R_MOD")
+      for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        printf ' -X %s.buildDate=%s' "$p" "$date"
+      done ;;
+  esac
+}
+
+# build_one NAME: build into a temp dir next to the cache entry, verify it,
+# then rename the dir into place (atomic; an interrupted build leaves only a
+# .tmp-* dir, removed by the trap or the next run).
+build_one() {
+  # Runs in a `||` context, where set -e is off: check every step.
+  local name=$1 t0 tmp ldflags
+  recipe "$name" || return 1
+  t0=$(now)
+  tmp=$(mktemp -d "$BIN/.tmp-$name-XXXXXX") || return 1
+  TMPDIRS+=("$tmp")
+  cd "$HERE/$R_FAMILY" || return 1
+  ldflags=$(dynamic_ldflags) || return 1
+  ldflags="-s -w$R_LDFLAGS$ldflags"
+  echo "+ CGO_ENABLED=$R_CGO go build -trimpath -tags '$R_TAGS' -ldflags '$ldflags' -o $tmp/$name $R_PKG"
+  CGO_ENABLED=$R_CGO go build -mod=readonly -buildvcs=false -trimpath \
+    ${R_TAGS:+-tags "$R_TAGS"} -ldflags "$ldflags" -o "$tmp/$name" "$R_PKG" || return 1
+  if ! check_bin "$name" "$tmp/$name"; then
+    echo "version check failed: '$name $R_VCMD' does not show '$R_EXPECT'; it printed:"
+    # shellcheck disable=SC2086
+    (cd / && HOME=/nonexistent KUBECONFIG=/dev/null timeout 60 "$tmp/$name" $R_VCMD 2>&1 | head -20)
+    return 1
+  fi
+  { echo "name=$name version=$R_VERSION module=$R_MOD pkg=$R_PKG"
+    echo "go=$(go env GOVERSION) cgo=$R_CGO tags=$R_TAGS"
+    echo "ldflags=$ldflags"; } >"$tmp/BUILDINFO" || return 1
+  chmod 0755 "$tmp" || return 1
+  rm -rf "$R_DIR" || return 1
+  if ! mv -T "$tmp" "$R_DIR" 2>/dev/null; then
+    # Another build.sh filled the same entry meanwhile; keep theirs if good.
+    check_bin "$name" "$R_PATH" || return 1
+    rm -rf "$tmp"
+  fi
+  secs "$t0" "$(now)" >"$LOGS/$name.time"
+}
+
+# build_family FAMILY NAME...: one background job; the binaries of a family
+# are built one after another so later ones reuse the compiled packages.
+build_family() {
+  local fam=$1 name; shift
+  TMPDIRS=()
+  trap 'rm -rf "${TMPDIRS[@]}"' EXIT
+  trap 'exit 143' TERM INT
+  for name in "$@"; do
+    echo "building $name ($fam)"
+    build_one "$name" >>"$LOGS/$fam.log" 2>&1 || { echo "FAILED $name (log: $LOGS/$fam.log)"; return 1; }
+    echo "built $name in $(cat "$LOGS/$name.time")s"
+  done
+}
+
+main() {
+  local names=("$@") n
+  if [[ ${1-} == --list ]]; then printf '%s\n' "${ALL[@]}"; return; fi
+  [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
+  command -v go >/dev/null || die "go is not on PATH"
+  mkdir -p "$BIN" "$LOGS"
+  find "$BIN" -maxdepth 1 -name '.tmp-*' -mmin +720 -exec rm -rf {} + 2>/dev/null || true
+
+  local t_start; t_start=$(now)
+  # Cache lookups; group the misses by family, in ALL order.
+  declare -A want=() miss=() secs_of=()
+  local fams=()
+  for n in "${names[@]}"; do recipe "$n"; want[$n]=1; done
+  for n in "${ALL[@]}"; do
+    [[ -n ${want[$n]-} ]] || continue
+    recipe "$n"
+    if check_bin "$n" "$R_PATH"; then
+      echo "cache hit $n $R_PATH"
+      secs_of[$n]=0
+    else
+      [[ -n ${miss[$R_FAMILY]-} ]] || fams+=("$R_FAMILY")
+      miss[$R_FAMILY]+=" $n"
+    fi
+  done
+
+  # At most MAX_JOBS family builds at a time; wait on each and collect failures.
+  declare -A job_fam=()
+  local failed=() fam
+  # On interrupt stop our own jobs (and their go builds), by pid.
+  trap 'for p in "${!job_fam[@]}"; do pkill -TERM -P "$p"; kill -TERM "$p"; done 2>/dev/null; exit 130' INT TERM
+  reap() {
+    local p
+    wait -n -p p "${!job_fam[@]}" && true
+    local rc=$?
+    [[ $rc -eq 0 ]] || failed+=("${job_fam[$p]}")
+    unset "job_fam[$p]"
+  }
+  for fam in "${fams[@]}"; do
+    while [[ ${#job_fam[@]} -ge $MAX_JOBS ]]; do reap; done
+    : >"$LOGS/$fam.log"
+    # shellcheck disable=SC2086 # word list of names
+    build_family "$fam" ${miss[$fam]} &
+    job_fam[$!]=$fam
+  done
+  while [[ ${#job_fam[@]} -gt 0 ]]; do reap; done
+
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    for fam in "${failed[@]}"; do
+      echo "---- $fam failed; last lines of $LOGS/$fam.log:" >&2
+      tail -n 30 "$LOGS/$fam.log" >&2
+    done
+    die "failed: ${failed[*]}"
+  fi
+
+  # Summary of the requested binaries, then the manifest of every binary whose
+  # current pin is in the cache (so a partial run keeps the others listed).
+  echo "---- binaries (build seconds; 0 = cache hit)"
+  for n in "${ALL[@]}"; do
+    [[ -n ${want[$n]-} ]] || continue
+    recipe "$n"
+    [[ -n ${secs_of[$n]-} ]] || secs_of[$n]=$(cat "$LOGS/$n.time")
+    printf '%-24s %6ss\n' "$n" "${secs_of[$n]}" >&2
+  done
+  local manifest tmpm; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
+  {
+    echo "# written by test/rig/bin-build/build.sh"
+    for n in "${ALL[@]}"; do
+      recipe "$n"
+      [[ -x $R_PATH ]] || continue
+      local var=${n^^}; var=RIG_${var//-/_}
+      printf '%s=%q\n' "$var" "$R_PATH"
+    done
+  } >"$tmpm"
+  mv -f "$tmpm" "$manifest"
+  for n in "${ALL[@]}"; do
+    [[ -n ${want[$n]-} ]] || continue
+    recipe "$n"
+    echo "$n $R_VERSION $R_PATH"
+  done
+  echo "manifest $manifest; total $(secs "$t_start" "$(now)")s" >&2
+}
+
+main "$@"

@@ -1,0 +1,318 @@
+// Command lines and config files of one cluster's processes: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok and a real SPIRE server.
+
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { Binaries } from './binaries.ts';
+import { moduleDir } from './gomod.ts';
+import {
+  apiserverUrl,
+  pkiPaths,
+  SPIRE_BUNDLE_PORT,
+  SPIRE_SERVER_PORT,
+  type ClusterLayout,
+} from './layout.ts';
+import type { ProcessSpec } from './processes.ts';
+
+export type ComponentName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kwok'
+  | 'spire-server';
+
+export function etcdSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  const client = `http://127.0.0.1:${c.ports.etcdClient}`;
+  const peer = `http://127.0.0.1:${c.ports.etcdPeer}`;
+  return {
+    name: 'etcd',
+    dir: c.dir,
+    argv: [
+      bin.etcd,
+      `--name=${c.name}`,
+      `--data-dir=${join(c.dir, 'etcd')}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=${c.name}=${peer}`,
+      // A throwaway test store: durability is not worth the fsync latency.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+  };
+}
+
+export function apiserverSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  const p = pkiPaths(c);
+  return {
+    name: 'kube-apiserver',
+    dir: c.dir,
+    argv: [
+      bin['kube-apiserver'],
+      `--etcd-servers=http://127.0.0.1:${c.ports.etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${c.ports.apiserver}`,
+      `--cert-dir=${join(c.dir, 'apiserver-certs')}`,
+      `--tls-cert-file=${p.servingCert}`,
+      `--tls-private-key-file=${p.servingKey}`,
+      `--client-ca-file=${p.caCert}`,
+      '--authorization-mode=Node,RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${p.saPub}`,
+      `--service-account-signing-key-file=${p.saKey}`,
+      // Loopback ClusterIPs: the apiserver calls webhooks at ClusterIP:port (see controller.ts),
+      // so even that traffic stays on this machine.
+      `--service-cluster-ip-range=${c.serviceCidr}`,
+      // The API rejects loopback addresses in Endpoints/EndpointSlices (ValidateEndpointIP),
+      // so the `kubernetes` endpoint could never be written; don't try every 10 s.
+      '--endpoint-reconciler-type=none',
+      // Exec/logs go to the node's InternalIP (127.0.0.1) where kwok serves.
+      '--kubelet-preferred-address-types=InternalIP',
+      '--allow-privileged=true',
+      '--profiling=false',
+    ],
+  };
+}
+
+function componentKubeconfigFlags(c: ClusterLayout): string[] {
+  const kc = pkiPaths(c).kubeconfig;
+  return [
+    `--kubeconfig=${kc}`,
+    `--authentication-kubeconfig=${kc}`,
+    `--authorization-kubeconfig=${kc}`,
+  ];
+}
+
+export function controllerManagerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  const p = pkiPaths(c);
+  return {
+    name: 'kube-controller-manager',
+    dir: c.dir,
+    argv: [
+      bin['kube-controller-manager'],
+      ...componentKubeconfigFlags(c),
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${c.ports.controllerManager}`,
+      `--service-account-private-key-file=${p.saKey}`,
+      `--root-ca-file=${p.caCert}`,
+      '--use-service-account-credentials=true',
+      `--cluster-signing-cert-file=${p.caCert}`,
+      `--cluster-signing-key-file=${p.caKey}`,
+      `--service-cluster-ip-range=${c.serviceCidr}`,
+      // Pod IPs are loopback addresses, which the API refuses in EndpointSlices and Endpoints:
+      // these controllers could only fail and retry.
+      '--controllers=*,-endpointslice,-endpoint,-endpointslice-mirroring',
+    ],
+  };
+}
+
+export function schedulerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: 'kube-scheduler',
+    dir: c.dir,
+    argv: [
+      bin['kube-scheduler'],
+      ...componentKubeconfigFlags(c),
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${c.ports.scheduler}`,
+    ],
+  };
+}
+
+export function kwokConfigPath(c: ClusterLayout): string {
+  return join(c.dir, 'kwok.yaml');
+}
+
+export function kwokSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: 'kwok',
+    dir: c.dir,
+    argv: [
+      bin.kwok,
+      `--kubeconfig=${pkiPaths(c).kubeconfig}`,
+      `--config=${kwokConfigPath(c)}`,
+      '--manage-all-nodes=true',
+      '--node-ip=127.0.0.1',
+      `--node-port=${c.ports.kwok}`,
+      // Without this kwok would listen on 0.0.0.0:<node-port>.
+      `--server-address=127.0.0.1:${c.ports.kwok}`,
+      `--cidr=${c.podCidr}`,
+      '--node-lease-duration-seconds=40',
+    ],
+  };
+}
+
+export function spireConfigPath(c: ClusterLayout): string {
+  return join(c.dir, 'spire', 'server.conf');
+}
+
+export function spireSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: 'spire-server',
+    dir: join(c.dir, 'spire'),
+    argv: [bin['spire-server'], 'run', '-config', spireConfigPath(c)],
+  };
+}
+
+/** The kwok module whose stages match the built kwok binary (pinned in bin-build/kwok). */
+function kwokModuleDir(): string {
+  const goMod = readFileSync(new URL('./bin-build/kwok/go.mod', import.meta.url), 'utf8');
+  const version = /sigs\.k8s\.io\/kwok (v\S+)/.exec(goMod)?.[1];
+  if (!version) throw new Error('test/rig/bin-build/kwok/go.mod does not pin sigs.k8s.io/kwok');
+  return moduleDir('sigs.k8s.io/kwok', version);
+}
+
+/** kwokctl's default stage set, read from the kwok module itself. */
+const KWOK_STAGES = [
+  'kustomize/stage/node/fast/node-initialize.yaml',
+  'kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+  'kustomize/stage/pod/fast/pod-ready.yaml',
+  'kustomize/stage/pod/fast/pod-complete.yaml',
+  'kustomize/stage/pod/fast/pod-delete.yaml',
+];
+
+export function writeKwokConfig(c: ClusterLayout): void {
+  const mod = kwokModuleDir();
+  const stages = KWOK_STAGES.map((f) => readFileSync(join(mod, f), 'utf8').trim());
+  // `kubectl exec` into the spire-server container runs on this machine, in a directory whose
+  // bin/spire-server talks to this cluster's own SPIRE server only.
+  const clusterExec = stringify({
+    apiVersion: 'kwok.x-k8s.io/v1alpha1',
+    kind: 'ClusterExec',
+    metadata: { name: 'spire-server' },
+    spec: {
+      selector: { matchNamespaces: ['spire'] },
+      execs: [
+        {
+          containers: ['spire-server'],
+          local: {
+            workDir: c.spireExecDir,
+            envs: [{ name: 'MESH_RIG_CLUSTER', value: c.name }],
+          },
+        },
+      ],
+    },
+  }).trim();
+  writeFileSync(kwokConfigPath(c), [...stages, clusterExec].join('\n---\n') + '\n');
+}
+
+/**
+ * bin/spire-server for exec: the seed runs `./bin/spire-server <cmd> -socketPath <path>` in
+ * /opt/spire; here the socket argument is replaced by this cluster's own socket (and added
+ * when absent) before the real binary runs.
+ */
+export function writeSpireExecWrapper(c: ClusterLayout, bin: Binaries): void {
+  const binDir = join(c.spireExecDir, 'bin');
+  mkdirSync(binDir, { recursive: true });
+  const script = `#!/bin/bash
+# Written by test/rig for ${c.name}: route spire-server CLI calls to this cluster's server.
+sock=${JSON.stringify(c.spireSocket)}
+real=${JSON.stringify(bin['spire-server'])}
+args=() seen=0 skip=0
+for a in "$@"; do
+  if ((skip)); then skip=0; args+=("$sock"); continue; fi
+  case $a in
+    -socketPath|--socketPath) args+=("$a"); skip=1; seen=1 ;;
+    -socketPath=*|--socketPath=*) args+=("\${a%%=*}=$sock"); seen=1 ;;
+    *) args+=("$a") ;;
+  esac
+done
+if ((!seen)) && [[ \${1:-} != run && \${1:-} != validate && \${1:-} != -* && -n \${1:-} ]]; then
+  # Flags follow the (one or two word) subcommand: insert before the first flag.
+  out=() added=0
+  for a in "\${args[@]}"; do
+    if ((!added)) && [[ $a == -* ]]; then out+=(-socketPath "$sock"); added=1; fi
+    out+=("$a")
+  done
+  ((added)) || out+=(-socketPath "$sock")
+  args=("\${out[@]}")
+fi
+exec "$real" "\${args[@]}"
+`;
+  const file = join(binDir, 'spire-server');
+  writeFileSync(file, script);
+  chmodSync(file, 0o755);
+}
+
+export function writeSpireConfig(c: ClusterLayout, peers: ClusterLayout[]): void {
+  const dir = join(c.dir, 'spire');
+  const data = join(dir, 'data');
+  mkdirSync(data, { recursive: true });
+  const federatesWith = peers
+    .map(
+      (p) => `    federates_with "${p.trustDomain}" {
+      bundle_endpoint_url = "https://${p.spireAddress}:${SPIRE_BUNDLE_PORT}"
+      bundle_endpoint_profile "https_spiffe" {
+        endpoint_spiffe_id = "spiffe://${p.trustDomain}/spire/server"
+      }
+    }`,
+    )
+    .join('\n');
+  const conf = `# Written by test/rig for ${c.name}.
+server {
+  bind_address = "${c.spireAddress}"
+  bind_port = "${SPIRE_SERVER_PORT}"
+  socket_path = "${c.spireSocket}"
+  trust_domain = "${c.trustDomain}"
+  data_dir = "${data}"
+  log_level = "INFO"
+  federation {
+    bundle_endpoint {
+      address = "${c.spireAddress}"
+      port = ${SPIRE_BUNDLE_PORT}
+    }
+${federatesWith}
+  }
+}
+
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "${join(data, 'datastore.sqlite3')}"
+    }
+  }
+  KeyManager "disk" {
+    plugin_data {
+      keys_path = "${join(data, 'keys.json')}"
+    }
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+`;
+  writeFileSync(spireConfigPath(c), conf);
+}
+
+/** Node objects for kwok to manage; no taints, so ordinary workloads schedule on them. */
+export function nodeObject(name: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'kwok.x-k8s.io/node': 'fake' },
+      labels: {
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/hostname': name,
+        type: 'kwok',
+      },
+    },
+  };
+}
+
+export function listComponentLogs(c: ClusterLayout): string[] {
+  return readdirSync(c.dir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => join(c.dir, f));
+}
+
+export { apiserverUrl };

@@ -1,0 +1,335 @@
+// The rig controller: one Node process per rig that does, for both clusters, what a real
+// cluster's add-ons would do for workloads whose pods kwok only pretends to run:
+//  - LoadBalancer Services get status.loadBalancer.ingress[0].ip from a loopback pool (as
+//    cloud-provider-kind does on kind); spire/spire-server gets the address on which that
+//    cluster's real SPIRE server serves its bundle endpoint.
+//  - Pending PVCs get a hostPath PV pre-bound to them (a tiny provisioner).
+//  - Webhooks with a Service target get the rig's admission CA in caBundle (as cainjector or
+//    istiod would) and an allow-all admission server on the Service's ClusterIP:port while a
+//    Ready pod backs the Service, so the API server's call really happens.
+// Run as `node test/rig/controller.ts` with MESH_RIG_STATE set; logs one line per action.
+
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { AdmissionServers, type WebhookTarget } from './admission.ts';
+import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
+import { apiserverUrl, pkiPaths, rigLayout, type ClusterLayout, type RigLayout } from './layout.ts';
+
+export const CAINJECTOR_FIELD_MANAGER = 'mesh-rig-cainjector';
+export const RIG_FIELD_MANAGER = 'mesh-rig-controller';
+const PV_PREFIX = 'rig-pv-';
+/** LoadBalancer IPs other than the SPIRE server's start here in the cluster's pool. */
+const LB_FIRST_HOST = 10;
+
+type Log = (line: string) => void;
+
+interface Watched<T extends k8s.KubernetesObject> {
+  informer: k8s.Informer<T> & k8s.ObjectCache<T>;
+}
+
+type WebhookConfig = k8s.V1MutatingWebhookConfiguration | k8s.V1ValidatingWebhookConfiguration;
+
+const nsName = (o: k8s.KubernetesObject) =>
+  `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+function isReady(pod: k8s.V1Pod): boolean {
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+class ClusterController {
+  private readonly services: Watched<k8s.V1Service>;
+  private readonly pods: Watched<k8s.V1Pod>;
+  private readonly pvcs: Watched<k8s.V1PersistentVolumeClaim>;
+  private readonly mutating: Watched<k8s.V1MutatingWebhookConfiguration>;
+  private readonly validating: Watched<k8s.V1ValidatingWebhookConfiguration>;
+  private readonly creds: ApiCredentials;
+  /** Last logged state per webhook, so the log gets a line per change, not per pass. */
+  private readonly webhookState = new Map<string, string>();
+  private readonly provisioned = new Set<string>();
+  private dirty = true;
+  private running = false;
+  private readonly layout: ClusterLayout;
+  private readonly admission: AdmissionServers;
+  private readonly caBundle: string;
+  private readonly log: Log;
+  synced = false;
+
+  constructor(layout: ClusterLayout, admission: AdmissionServers, caBundle: string, log: Log) {
+    this.layout = layout;
+    this.admission = admission;
+    this.caBundle = caBundle;
+    this.log = (line) => log(`${layout.name} ${line}`);
+    const p = pkiPaths(layout);
+    this.creds = credentialsFromFiles(apiserverUrl(layout), p);
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(p.kubeconfig);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const adm = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+    this.services = this.watch(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());
+    this.pods = this.watch(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
+    this.pvcs = this.watch(kc, '/api/v1/persistentvolumeclaims', () =>
+      core.listPersistentVolumeClaimForAllNamespaces(),
+    );
+    this.mutating = this.watch(
+      kc,
+      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      () => adm.listMutatingWebhookConfiguration(),
+    );
+    this.validating = this.watch(
+      kc,
+      '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+      () => adm.listValidatingWebhookConfiguration(),
+    );
+    this.pvcs.informer.on('delete', (pvc) => void this.releaseVolume(pvc));
+  }
+
+  private watch<T extends k8s.KubernetesObject>(
+    kc: k8s.KubeConfig,
+    path: string,
+    list: k8s.ListPromise<T>,
+  ): Watched<T> {
+    const informer = k8s.makeInformer(kc, path, list);
+    const touch = () => {
+      this.dirty = true;
+    };
+    informer.on('add', touch);
+    informer.on('update', touch);
+    informer.on('delete', touch);
+    informer.on('error', (err: unknown) => {
+      this.log(`watch ${path} failed (${String(err)}); restarting`);
+      setTimeout(() => void informer.start().catch(() => undefined), 2000);
+    });
+    return { informer };
+  }
+
+  async start(): Promise<void> {
+    const all = [this.services, this.pods, this.pvcs, this.mutating, this.validating];
+    await Promise.all(all.map((w) => w.informer.start()));
+    this.synced = true;
+    setInterval(() => {
+      this.dirty = true;
+    }, 5000).unref();
+    setInterval(() => void this.loop(), 100).unref();
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running || !this.dirty) return;
+    this.running = true;
+    this.dirty = false;
+    try {
+      await this.assignLoadBalancers();
+      await this.provisionVolumes();
+      await this.serveWebhooks();
+    } catch (err) {
+      this.log(`reconcile failed: ${(err as Error).message}`);
+      this.dirty = true;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async assignLoadBalancers(): Promise<void> {
+    const lbs = this.services.informer.list().filter((s) => s.spec?.type === 'LoadBalancer');
+    const spireKey = 'spire/spire-server';
+    const inPool = (ip: string | undefined) =>
+      !!ip && ip.startsWith(`${this.layout.lbPrefix}.`) && ip !== this.layout.spireAddress;
+    const used = new Set<string>();
+    for (const s of lbs) {
+      const ip = s.status?.loadBalancer?.ingress?.[0]?.ip;
+      if (nsName(s) !== spireKey && inPool(ip)) used.add(ip!);
+    }
+    let next = LB_FIRST_HOST;
+    for (const s of lbs) {
+      const current = s.status?.loadBalancer?.ingress?.[0]?.ip;
+      let want: string;
+      if (nsName(s) === spireKey) want = this.layout.spireAddress;
+      else if (inPool(current)) want = current!;
+      else {
+        while (used.has(`${this.layout.lbPrefix}.${next}`)) next++;
+        if (next > 254) throw new Error('LoadBalancer pool exhausted');
+        want = `${this.layout.lbPrefix}.${next}`;
+        used.add(want);
+      }
+      if (current === want) continue;
+      await apiCall(
+        this.creds,
+        'PATCH',
+        `/api/v1/namespaces/${s.metadata!.namespace}/services/${s.metadata!.name}/status?fieldManager=${RIG_FIELD_MANAGER}`,
+        { status: { loadBalancer: { ingress: [{ ip: want, ipMode: 'VIP' }] } } },
+        'application/merge-patch+json',
+      );
+      this.log(`loadbalancer ${nsName(s)} ingress ip ${want}`);
+    }
+  }
+
+  private async provisionVolumes(): Promise<void> {
+    for (const pvc of this.pvcs.informer.list()) {
+      const uid = pvc.metadata?.uid;
+      if (
+        !uid ||
+        pvc.spec?.volumeName ||
+        pvc.status?.phase !== 'Pending' ||
+        this.provisioned.has(uid)
+      ) {
+        continue;
+      }
+      const name = `${PV_PREFIX}${uid}`;
+      const path = join(
+        this.layout.dir,
+        'volumes',
+        `${pvc.metadata!.namespace}-${pvc.metadata!.name}`,
+      );
+      mkdirSync(path, { recursive: true });
+      const pv = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name, labels: { 'mesh-rig/provisioned': 'true' } },
+        spec: {
+          capacity: { storage: pvc.spec?.resources?.requests?.storage ?? '1Gi' },
+          accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
+          volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
+          storageClassName: pvc.spec?.storageClassName ?? '',
+          persistentVolumeReclaimPolicy: 'Retain',
+          claimRef: {
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            namespace: pvc.metadata!.namespace,
+            name: pvc.metadata!.name,
+            uid,
+          },
+          hostPath: { path, type: 'DirectoryOrCreate' },
+        },
+      };
+      await apiCall(
+        this.creds,
+        'POST',
+        `/api/v1/persistentvolumes?fieldManager=${RIG_FIELD_MANAGER}`,
+        pv,
+        undefined,
+        [409],
+      );
+      this.provisioned.add(uid);
+      this.log(
+        `volume ${name} (${pv.spec.capacity.storage}, hostPath ${path}) for pvc ${nsName(pvc)}`,
+      );
+    }
+  }
+
+  private async releaseVolume(pvc: k8s.V1PersistentVolumeClaim): Promise<void> {
+    const uid = pvc.metadata?.uid;
+    if (!uid || !this.provisioned.delete(uid)) return;
+    const res = await apiRequest(
+      this.creds,
+      'DELETE',
+      `/api/v1/persistentvolumes/${PV_PREFIX}${uid}`,
+    ).catch((err: Error) => ({ status: 0, body: err.message }));
+    this.log(`volume ${PV_PREFIX}${uid} for deleted pvc ${nsName(pvc)}: delete HTTP ${res.status}`);
+  }
+
+  private hasReadyBackend(svc: k8s.V1Service): boolean {
+    const selector = svc.spec?.selector;
+    if (!selector || Object.keys(selector).length === 0) return false;
+    return this.pods.informer
+      .list(svc.metadata!.namespace)
+      .some(
+        (p) =>
+          isReady(p) && Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v),
+      );
+  }
+
+  private note(key: string, state: string): void {
+    if (this.webhookState.get(key) === state) return;
+    this.webhookState.set(key, state);
+    this.log(`webhook ${key}: ${state}`);
+  }
+
+  private async serveWebhooks(): Promise<void> {
+    const targets = new Map<string, WebhookTarget>();
+    const configs: [string, string, readonly WebhookConfig[]][] = [
+      ['mutating', 'mutatingwebhookconfigurations', this.mutating.informer.list()],
+      ['validating', 'validatingwebhookconfigurations', this.validating.informer.list()],
+    ];
+    for (const [kind, resource, list] of configs) {
+      for (const cfg of list) {
+        const hooks = cfg.webhooks ?? [];
+        const patch: object[] = [];
+        hooks.forEach((w, i) => {
+          const key = `${kind} ${cfg.metadata!.name}/${w.name}`;
+          const ref = w.clientConfig.service;
+          if (!ref) {
+            this.note(key, `url ${w.clientConfig.url ?? '?'} is not served by the rig`);
+            return;
+          }
+          if (w.clientConfig.caBundle !== this.caBundle) {
+            patch.push(
+              { op: 'test', path: `/webhooks/${i}/name`, value: w.name },
+              { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: this.caBundle },
+            );
+          }
+          const svc = this.services.informer.get(ref.name, ref.namespace);
+          const port = ref.port ?? 443;
+          const target = `service ${ref.namespace}/${ref.name}:${port}${ref.path ?? ''}`;
+          const ip = svc?.spec?.clusterIP;
+          if (!svc || !ip || ip === 'None') {
+            this.note(key, `${target} has no ClusterIP yet; calls fail as in a real cluster`);
+          } else if (!this.hasReadyBackend(svc)) {
+            this.note(key, `${target} has no Ready pod; calls fail as in a real cluster`);
+          } else {
+            this.note(key, `${target} answered allow-all by the rig at https://${ip}:${port}`);
+            targets.set(`${ip}:${port}`, {
+              cluster: this.layout.name,
+              ip,
+              port,
+              service: `${ref.namespace}/${ref.name}`,
+            });
+          }
+        });
+        if (patch.length > 0) {
+          await apiCall(
+            this.creds,
+            'PATCH',
+            `/apis/admissionregistration.k8s.io/v1/${resource}/${cfg.metadata!.name}?fieldManager=${CAINJECTOR_FIELD_MANAGER}`,
+            patch,
+            'application/json-patch+json',
+          );
+          this.log(
+            `webhook ${kind} ${cfg.metadata!.name}: injected the rig admission CA into ${patch.length / 2} caBundle(s)`,
+          );
+        }
+      }
+    }
+    await this.admission.reconcile(this.layout.name, [...targets.values()]);
+  }
+}
+
+export async function runController(rig: RigLayout): Promise<void> {
+  mkdirSync(rig.controllerDir, { recursive: true });
+  const log: Log = (line) =>
+    appendFileSync(rig.controllerLog, `${new Date().toISOString()} ${line}\n`);
+  const ca = {
+    cert: readFileSync(rig.admissionCaCert, 'utf8'),
+    key: readFileSync(rig.admissionCaKey, 'utf8'),
+  };
+  const caBundle = Buffer.from(ca.cert).toString('base64');
+  const admission = new AdmissionServers(ca, log);
+  const clusters = rig.clusters.map((c) => new ClusterController(c, admission, caBundle, log));
+  process.on('SIGTERM', () => {
+    admission.closeAll();
+    log('controller stopping');
+    process.exit(0);
+  });
+  await Promise.all(clusters.map((c) => c.start()));
+  writeFileSync(join(rig.controllerDir, 'ready'), `${new Date().toISOString()}\n`);
+  log(`controller ready for ${rig.clusters.map((c) => c.name).join(', ')}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runController(rigLayout()).catch((err: Error) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,133 @@
+// Where everything of the rig lives: state directory, ports and loopback address plan.
+//
+// Every address a component may connect to is in 127.0.0.0/8, including Service ClusterIPs
+// and LoadBalancer IPs: nothing may send traffic off the machine.
+//   pods        127.<i>.0.0/16    (kwok --cidr; so pod IPs are loopback addresses)
+//   services    127.<100+i>.0.0/16 (ClusterIPs; webhook calls go to ClusterIP:port)
+//   LB pool     127.<200+i>.0.0/24 (.1 = this cluster's real SPIRE server, .10+ = other LBs)
+//   ports       <base + i*1000> + offset, all bound on 127.0.0.1
+
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const RIG_CLUSTER_COUNT = 2;
+
+export interface ClusterLayout {
+  /** 1-based. */
+  index: number;
+  /** Also the kubeconfig context name. */
+  name: string;
+  dir: string;
+  trustDomain: string;
+  podCidr: string;
+  serviceCidr: string;
+  /** First three octets of the LoadBalancer pool, e.g. `127.201.0`. */
+  lbPrefix: string;
+  /** Where this cluster's SPIRE server listens (bundle endpoint :8443, server API :8081). */
+  spireAddress: string;
+  spireSocket: string;
+  /** kwok runs `kubectl exec` into namespace spire from here; holds `bin/spire-server`. */
+  spireExecDir: string;
+  nodeNames: string[];
+  ports: {
+    etcdClient: number;
+    etcdPeer: number;
+    apiserver: number;
+    controllerManager: number;
+    scheduler: number;
+    kwok: number;
+  };
+}
+
+export interface RigLayout {
+  stateDir: string;
+  cacheDir: string;
+  kubeconfig: string;
+  /** Rig-wide CA that signs the allow-all admission server's certificates. */
+  admissionCaCert: string;
+  admissionCaKey: string;
+  controllerLog: string;
+  controllerDir: string;
+  clusters: ClusterLayout[];
+}
+
+export const SPIRE_BUNDLE_PORT = 8443;
+export const SPIRE_SERVER_PORT = 8081;
+/** Written into the state dir so `down` only ever deletes a directory the rig made. */
+export const STATE_MARKER = '.mesh-rig';
+
+export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
+  const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
+  const cacheDir = resolve(env.MESH_RIG_CACHE || join(homedir(), '.cache/mesh-federation/rig'));
+  const portBase = Number(env.MESH_RIG_PORT_BASE || 20000);
+  const trustDomains = (env.MESH_RIG_TRUST_DOMAINS || 'foo.com,bar.com').split(',');
+  if (trustDomains.length !== RIG_CLUSTER_COUNT) {
+    throw new Error(`MESH_RIG_TRUST_DOMAINS needs ${RIG_CLUSTER_COUNT} comma-separated names`);
+  }
+  const clusters: ClusterLayout[] = trustDomains.map((td, k) => {
+    const i = k + 1;
+    const name = `cluster-${i}`;
+    const dir = join(stateDir, name);
+    const base = portBase + i * 1000;
+    return {
+      index: i,
+      name,
+      dir,
+      trustDomain: td.trim(),
+      podCidr: `127.${i}.0.0/16`,
+      serviceCidr: `127.${100 + i}.0.0/16`,
+      lbPrefix: `127.${200 + i}.0`,
+      spireAddress: `127.${200 + i}.0.1`,
+      spireSocket: join(dir, 'spire', 'api.sock'),
+      spireExecDir: join(dir, 'spire-exec'),
+      nodeNames: [`${name}-node-1`, `${name}-node-2`],
+      ports: {
+        etcdClient: base + 379,
+        etcdPeer: base + 380,
+        apiserver: base + 443,
+        controllerManager: base + 257,
+        scheduler: base + 259,
+        kwok: base + 250,
+      },
+    };
+  });
+  // A unix socket path longer than sun_path (108 bytes) fails late and obscurely.
+  for (const c of clusters) {
+    if (Buffer.byteLength(c.spireSocket) > 100) {
+      throw new Error(`MESH_RIG_STATE is too long for a unix socket path: ${c.spireSocket}`);
+    }
+  }
+  const controllerDir = join(stateDir, 'controller');
+  return {
+    stateDir,
+    cacheDir,
+    kubeconfig: join(stateDir, 'kubeconfig'),
+    admissionCaCert: join(controllerDir, 'admission-ca.crt'),
+    admissionCaKey: join(controllerDir, 'admission-ca.key'),
+    controllerLog: join(controllerDir, 'controller.log'),
+    controllerDir,
+    clusters,
+  };
+}
+
+/** Where a cluster's PKI files live. */
+export function pkiPaths(c: ClusterLayout) {
+  const d = join(c.dir, 'pki');
+  return {
+    dir: d,
+    caCert: join(d, 'ca.crt'),
+    caKey: join(d, 'ca.key'),
+    servingCert: join(d, 'apiserver.crt'),
+    servingKey: join(d, 'apiserver.key'),
+    adminCert: join(d, 'admin.crt'),
+    adminKey: join(d, 'admin.key'),
+    saKey: join(d, 'sa.key'),
+    saPub: join(d, 'sa.pub'),
+    /** Kubeconfig with only this cluster, used by its own components. */
+    kubeconfig: join(c.dir, 'kubeconfig'),
+  };
+}
+
+export function apiserverUrl(c: ClusterLayout): string {
+  return `https://127.0.0.1:${c.ports.apiserver}`;
+}

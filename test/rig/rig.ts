@@ -1,0 +1,388 @@
+// Two real Kubernetes control planes side by side on this machine, for end-to-end tests.
+//   node test/rig/rig.ts up       start (or complete) both clusters; prints the kubeconfig path
+//   node test/rig/rig.ts status   health of every process; exit 1 if anything is down
+//   node test/rig/rig.ts down     stop everything and delete the state directory
+// Env: MESH_RIG_STATE (default /tmp/mesh-rig), MESH_RIG_CACHE (binaries),
+// MESH_RIG_TRUST_DOMAINS (default foo.com,bar.com), MESH_RIG_PORT_BASE (default 20000).
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { loadBinaries, type Binaries } from './binaries.ts';
+import { createCa, createKeyPair, issueCert } from './certs.ts';
+import {
+  apiserverSpec,
+  controllerManagerSpec,
+  etcdSpec,
+  kwokSpec,
+  nodeObject,
+  schedulerSpec,
+  spireSpec,
+  writeKwokConfig,
+  writeSpireConfig,
+  writeSpireExecWrapper,
+} from './components.ts';
+import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
+import { kubeconfigYaml, writeKubeconfig } from './kubeconfig.ts';
+import {
+  apiserverUrl,
+  pkiPaths,
+  rigLayout,
+  STATE_MARKER,
+  type ClusterLayout,
+  type RigLayout,
+} from './layout.ts';
+import {
+  findPidFiles,
+  groupRssBytes,
+  runningPid,
+  startProcess,
+  stopProcess,
+  type ProcessSpec,
+} from './processes.ts';
+
+const run = promisify(execFile);
+const CONTROLLER = 'rig-controller';
+
+export interface RigInfo {
+  kubeconfig: string;
+  stateDir: string;
+  contexts: string[];
+  /** Milliseconds `up` took; 0 when the rig was already up. */
+  startMs: number;
+  alreadyUp: boolean;
+}
+
+function creds(c: ClusterLayout): ApiCredentials {
+  return credentialsFromFiles(apiserverUrl(c), pkiPaths(c));
+}
+
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+async function ensurePki(c: ClusterLayout): Promise<void> {
+  const p = pkiPaths(c);
+  if (existsSync(p.saPub)) return;
+  mkdirSync(p.dir, { recursive: true });
+  const ca = await createCa(`mesh-rig ${c.name} CA`);
+  const serving = await issueCert(ca, {
+    commonName: 'kube-apiserver',
+    usage: 'server',
+    dnsNames: [
+      'localhost',
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
+    ips: ['127.0.0.1', firstServiceIp(c)],
+  });
+  const admin = await issueCert(ca, {
+    commonName: 'mesh-rig-admin',
+    organization: 'system:masters',
+    usage: 'client',
+  });
+  const sa = await createKeyPair();
+  const write = (f: string, s: string) => writeFileSync(f, s, { mode: 0o600 });
+  write(p.caKey, ca.key);
+  write(p.servingCert, serving.cert);
+  write(p.servingKey, serving.key);
+  write(p.adminCert, admin.cert);
+  write(p.adminKey, admin.key);
+  write(p.saKey, sa.privateKey);
+  write(p.caCert, ca.cert);
+  // Written last: its presence means the whole set exists.
+  write(p.saPub, sa.publicKey);
+}
+
+/** The `kubernetes` Service's ClusterIP: the first address of the service range. */
+function firstServiceIp(c: ClusterLayout): string {
+  const [a, b, cc] = c.serviceCidr.split('/')[0]!.split('.');
+  return `${a}.${b}.${cc}.1`;
+}
+
+async function ensureAdmissionCa(rig: RigLayout): Promise<void> {
+  if (existsSync(rig.admissionCaCert)) return;
+  mkdirSync(rig.controllerDir, { recursive: true });
+  const ca = await createCa('mesh-rig admission CA');
+  writeFileSync(rig.admissionCaKey, ca.key, { mode: 0o600 });
+  writeFileSync(rig.admissionCaCert, ca.cert);
+}
+
+async function apiserverReady(c: ClusterLayout): Promise<boolean> {
+  const res = await apiRequest(creds(c), 'GET', '/readyz', undefined, undefined, 3000);
+  return res.status === 200;
+}
+
+async function nodesReady(c: ClusterLayout): Promise<boolean> {
+  const res = await apiRequest(creds(c), 'GET', '/api/v1/nodes', undefined, undefined, 3000);
+  if (res.status !== 200) return false;
+  const nodes = JSON.parse(res.body) as {
+    items: {
+      metadata: { name: string };
+      status?: { conditions?: { type: string; status: string }[] };
+    }[];
+  };
+  return c.nodeNames.every((n) =>
+    nodes.items.some(
+      (i) =>
+        i.metadata.name === n &&
+        (i.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True'),
+    ),
+  );
+}
+
+async function spireHealthy(c: ClusterLayout, bin: Binaries): Promise<boolean> {
+  try {
+    await run(bin['spire-server'], ['healthcheck', '-socketPath', c.spireSocket], {
+      timeout: 5000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ensureRunning(spec: ProcessSpec): void {
+  mkdirSync(spec.dir, { recursive: true });
+  startProcess(spec);
+}
+
+/** Fails fast with the log tail if the process died while we wait for it. */
+function assertAlive(spec: ProcessSpec): void {
+  if (runningPid(spec.dir, spec.name)) return;
+  let tail = '';
+  try {
+    tail = readFileSync(join(spec.dir, `${spec.name}.log`), 'utf8')
+      .split('\n')
+      .slice(-15)
+      .join('\n');
+  } catch {
+    // no log
+  }
+  throw new Error(`${spec.name} in ${spec.dir} exited:\n${tail}`);
+}
+
+async function waitAlive(
+  spec: ProcessSpec,
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+) {
+  await waitFor(what, timeoutMs, async () => {
+    assertAlive(spec);
+    return check();
+  });
+}
+
+async function startSpire(c: ClusterLayout, rig: RigLayout, bin: Binaries): Promise<void> {
+  writeSpireConfig(
+    c,
+    rig.clusters.filter((o) => o !== c),
+  );
+  writeSpireExecWrapper(c, bin);
+  const spec = spireSpec(c, bin);
+  ensureRunning(spec);
+  await waitAlive(spec, `${c.name} SPIRE server`, 60_000, () => spireHealthy(c, bin));
+}
+
+async function startCluster(c: ClusterLayout, bin: Binaries): Promise<void> {
+  const etcd = etcdSpec(c, bin);
+  ensureRunning(etcd);
+  await waitAlive(etcd, `${c.name} etcd`, 30_000, () =>
+    httpOk(`http://127.0.0.1:${c.ports.etcdClient}/health`),
+  );
+  const apiserver = apiserverSpec(c, bin);
+  ensureRunning(apiserver);
+  await waitAlive(apiserver, `${c.name} kube-apiserver /readyz`, 120_000, () => apiserverReady(c));
+  for (const n of c.nodeNames) {
+    await apiCall(creds(c), 'POST', '/api/v1/nodes', nodeObject(n), undefined, [409]);
+  }
+  writeKwokConfig(c);
+  const rest = [controllerManagerSpec(c, bin), schedulerSpec(c, bin), kwokSpec(c, bin)];
+  rest.forEach(ensureRunning);
+  await waitFor(`${c.name} nodes Ready`, 60_000, async () => {
+    rest.forEach(assertAlive);
+    return nodesReady(c);
+  });
+}
+
+function controllerSpec(rig: RigLayout): ProcessSpec {
+  return {
+    name: CONTROLLER,
+    dir: rig.controllerDir,
+    argv: [process.execPath, fileURLToPath(new URL('./controller.ts', import.meta.url))],
+    env: { MESH_RIG_STATE: rig.stateDir, MESH_RIG_PORT_BASE: process.env.MESH_RIG_PORT_BASE ?? '' },
+  };
+}
+
+async function healthy(rig: RigLayout, bin: Binaries): Promise<boolean> {
+  if (!existsSync(rig.kubeconfig) || !runningPid(rig.controllerDir, CONTROLLER)) return false;
+  if (!existsSync(join(rig.controllerDir, 'ready'))) return false;
+  for (const c of rig.clusters) {
+    const ok =
+      (await apiserverReady(c).catch(() => false)) &&
+      (await nodesReady(c).catch(() => false)) &&
+      (await spireHealthy(c, bin)) &&
+      ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'].every((n) =>
+        runningPid(c.dir, n),
+      );
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export async function up(rig: RigLayout = rigLayout()): Promise<RigInfo> {
+  const bin = loadBinaries(rig.cacheDir);
+  const info = {
+    kubeconfig: rig.kubeconfig,
+    stateDir: rig.stateDir,
+    contexts: rig.clusters.map((c) => c.name),
+  };
+  if (await healthy(rig, bin)) return { ...info, startMs: 0, alreadyUp: true };
+  const t0 = Date.now();
+  mkdirSync(rig.stateDir, { recursive: true });
+  writeFileSync(
+    join(rig.stateDir, STATE_MARKER),
+    'mesh-federation test rig state; `rig down` deletes this directory\n',
+  );
+  await Promise.all(rig.clusters.map((c) => ensurePki(c)));
+  await ensureAdmissionCa(rig);
+  for (const c of rig.clusters) {
+    mkdirSync(c.dir, { recursive: true });
+    writeKubeconfig(pkiPaths(c).kubeconfig, [c]);
+  }
+  writeKubeconfig(rig.kubeconfig, rig.clusters);
+  await Promise.all([
+    ...rig.clusters.map((c) => startCluster(c, bin)),
+    ...rig.clusters.map((c) => startSpire(c, rig, bin)),
+  ]);
+  const controller = controllerSpec(rig);
+  if (!runningPid(controller.dir, controller.name)) {
+    rmSync(join(rig.controllerDir, 'ready'), { force: true });
+    ensureRunning(controller);
+  }
+  await waitAlive(controller, 'rig controller', 60_000, async () =>
+    existsSync(join(rig.controllerDir, 'ready')),
+  );
+  return { ...info, startMs: Date.now() - t0, alreadyUp: false };
+}
+
+export async function down(rig: RigLayout = rigLayout()): Promise<void> {
+  if (!existsSync(rig.stateDir)) return;
+  if (!existsSync(join(rig.stateDir, STATE_MARKER))) {
+    throw new Error(`${rig.stateDir} has no ${STATE_MARKER} marker; refusing to delete it`);
+  }
+  // The controller first, so it does not log the clusters going away as failures.
+  await stopProcess(rig.controllerDir, CONTROLLER);
+  await Promise.all(findPidFiles(rig.stateDir).map((p) => stopProcess(p.dir, p.name)));
+  rmSync(rig.stateDir, { recursive: true, force: true });
+}
+
+export interface ComponentStatus {
+  cluster: string;
+  name: string;
+  pid?: number;
+  rssBytes: number;
+  healthy: boolean;
+}
+
+export async function status(rig: RigLayout = rigLayout()): Promise<ComponentStatus[]> {
+  const bin = loadBinaries(rig.cacheDir);
+  const out: ComponentStatus[] = [];
+  const entry = (cluster: string, dir: string, name: string, healthy: boolean) => {
+    const pid = runningPid(dir, name);
+    out.push({
+      cluster,
+      name,
+      pid,
+      rssBytes: pid ? groupRssBytes(pid) : 0,
+      healthy: healthy && !!pid,
+    });
+  };
+  for (const c of rig.clusters) {
+    entry(c.name, c.dir, 'etcd', await httpOk(`http://127.0.0.1:${c.ports.etcdClient}/health`));
+    entry(c.name, c.dir, 'kube-apiserver', await apiserverReady(c).catch(() => false));
+    const nodes = await nodesReady(c).catch(() => false);
+    for (const n of ['kube-controller-manager', 'kube-scheduler']) entry(c.name, c.dir, n, true);
+    entry(c.name, c.dir, 'kwok', nodes);
+    entry(c.name, join(c.dir, 'spire'), 'spire-server', await spireHealthy(c, bin));
+  }
+  entry('rig', rig.controllerDir, CONTROLLER, existsSync(join(rig.controllerDir, 'ready')));
+  return out;
+}
+
+export { kubeconfigYaml };
+
+async function main(cmd: string | undefined): Promise<number> {
+  const rig = rigLayout();
+  switch (cmd) {
+    case 'up': {
+      const info = await up(rig);
+      console.error(
+        info.alreadyUp ? 'rig already up' : `rig up in ${(info.startMs / 1000).toFixed(1)} s`,
+      );
+      console.log(info.kubeconfig);
+      return 0;
+    }
+    case 'down':
+      await down(rig);
+      console.error(`rig down; removed ${rig.stateDir}`);
+      return 0;
+    case 'status': {
+      const rows = await status(rig);
+      for (const r of rows) {
+        const mb = (r.rssBytes / 2 ** 20).toFixed(0).padStart(5);
+        console.log(
+          `${r.cluster.padEnd(10)} ${r.name.padEnd(24)} ${r.healthy ? 'ok  ' : 'DOWN'} pid ${String(r.pid ?? '-').padEnd(8)} ${mb} MiB`,
+        );
+      }
+      const total = rows.reduce((s, r) => s + r.rssBytes, 0);
+      console.log(`total RSS ${(total / 2 ** 20).toFixed(0)} MiB; kubeconfig ${rig.kubeconfig}`);
+      return rows.every((r) => r.healthy) ? 0 : 1;
+    }
+    default:
+      console.error('usage: node test/rig/rig.ts up|down|status');
+      return 2;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv[2]).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      console.error(`rig: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
