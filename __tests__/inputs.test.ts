@@ -76,7 +76,7 @@ test('each bad input is named with its fix', () => {
   rejects({ 'trust-domains': 'Foo.com,bar.com' }, 'trust-domains', /lowercase/);
   rejects({ 'service-type': 'ClusterIP' }, 'service-type', /LoadBalancer' or 'NodePort/);
   rejects({ 'istio-version': 'latest' }, 'istio-version', /not a version.*1\.22\.1/);
-  rejects({ 'istio-version': '1.13.0' }, 'istio-version', /too old/);
+  rejects({ 'istio-version': '1.14.6' }, 'istio-version', /too old/);
   rejects({ 'spire-version': '1.13.3' }, 'spire-version', /k8s-workload-registrar.*1\.5/);
   rejects({ 'cert-manager-version': 'one' }, 'cert-manager-version', /v1\.15\.1/);
   rejects({ timeout: '10 minutes' }, 'timeout', /90s/);

@@ -8,7 +8,7 @@
 // Without --rig it needs no cluster (use the `plan` phase). With --rig it
 // starts the two-cluster test rig and its artifact server and runs the phase
 // against them.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,10 +50,12 @@ if (useRig) {
 }
 
 const started = Date.now();
-const run = spawnSync(process.execPath, [path.join(root, 'dist', 'index.js')], {
+// Asynchronous, so the artifact server in this process keeps serving the action.
+const child = spawn(process.execPath, [path.join(root, 'dist', 'index.js')], {
   env,
   stdio: 'inherit',
 });
+const run = { status: await new Promise((resolve) => child.on('close', resolve)) };
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 stopRig();
 

@@ -33,8 +33,8 @@ const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const IMAGE_PREFIX = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
 /** The k8s-workload-registrar that registers workloads (as the seed does) ships only up to SPIRE 1.5.x. */
 const SPIRE_MAX_EXCLUSIVE = '1.6.0';
-/** Istio supports SPIRE as a workload CA from 1.14. */
-const ISTIO_MIN = '1.14.0';
+/** Istio supports SPIRE from 1.14, and reads the tls.crt/ca.crt form of `cacerts` cert-manager writes from 1.15. */
+const ISTIO_MIN = '1.15.0';
 
 const list = (value: string): string[] =>
   value

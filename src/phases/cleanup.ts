@@ -39,7 +39,8 @@ export const CLEANUP_KINDS: [apiVersion: string, kind: string][] = [
   ['v1', 'Namespace'],
 ];
 
-const PHASE_ORDER = ['examples', 'istio', 'spire', 'cert-manager'];
+// 'verify' owns the north-south Gateway and VirtualService.
+const PHASE_ORDER = ['verify', 'examples', 'istio', 'spire', 'cert-manager'];
 
 async function deletePhase(client: ClusterClient, phase: string): Promise<ApplyRecord[]> {
   const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${PHASE_LABEL}=${phase}`;

@@ -17,19 +17,27 @@ import { mergeOutcomes } from './merge.ts';
 import type { ClusterOutcome, RunContext } from './types.ts';
 
 /**
- * Charts ship webhooks with `caBundle: ""` that istiod fills in at run time.
- * Applying the empty value would make us own the field and fight istiod on
- * every run, so it is left out.
+ * istiod manages two webhook fields at run time: it fills in `caBundle` (the
+ * charts ship it empty) and flips its validator's `failurePolicy` from Ignore
+ * to Fail once it serves. Applying the chart's values would make us own those
+ * fields and fight istiod on every run, so they are left to istiod.
  */
-export function withoutEmptyCaBundles(o: K8sObject): K8sObject {
-  const webhooks = (o as { webhooks?: { clientConfig?: { caBundle?: string } }[] }).webhooks;
+export function withoutIstiodManagedFields(o: K8sObject): K8sObject {
+  const webhooks = (
+    o as { webhooks?: { failurePolicy?: string; clientConfig?: { caBundle?: string } }[] }
+  ).webhooks;
   if (!Array.isArray(webhooks)) return o;
+  const validating = o.kind === 'ValidatingWebhookConfiguration';
   return {
     ...o,
-    webhooks: webhooks.map((w) => {
-      if (w.clientConfig?.caBundle !== '') return w;
-      const { caBundle: _dropped, ...clientConfig } = w.clientConfig;
-      return { ...w, clientConfig };
+    webhooks: webhooks.map((webhook) => {
+      const { failurePolicy, clientConfig, ...rest } = webhook;
+      const { caBundle, ...config } = clientConfig ?? {};
+      return {
+        ...rest,
+        ...(validating || failurePolicy === undefined ? {} : { failurePolicy }),
+        clientConfig: caBundle ? { ...config, caBundle } : config,
+      };
     }),
   } as K8sObject;
 }
@@ -55,7 +63,7 @@ export async function generateIstioObjects(
       file,
     ]);
     for (const o of parseObjects(text, `istioctl manifest generate (${operator.metadata.name})`))
-      byRef.set(objectRef(o), labelObject(withoutEmptyCaBundles(o), 'istio'));
+      byRef.set(objectRef(o), labelObject(withoutIstiodManagedFields(o), 'istio'));
   }
   return [...byRef.values()];
 }

@@ -68,5 +68,11 @@ export function renderIstioOperators(config: Config, cluster: ClusterConfig): K8
 
 export function renderIstio(cluster: ClusterConfig): K8sObject[] {
   const mesh = renderTemplate('istio/mesh.yaml', { namespace: ISTIO_NAMESPACE }) as K8sObject[];
-  return [istioSystemNamespace(cluster, 'istio'), ...mesh.map((o) => labelObject(o, 'istio'))];
+  // The same Namespace object as the cert-manager phase renders (network label
+  // and phase label included): two different applies of one object by one
+  // field manager would undo each other on every run.
+  return [
+    istioSystemNamespace(cluster, 'cert-manager'),
+    ...mesh.map((o) => labelObject(o, 'istio')),
+  ];
 }

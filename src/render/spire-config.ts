@@ -11,7 +11,7 @@ import {
   type RenderFacts,
 } from './federation.ts';
 import { attr, block, writeHcl, type HclEntry } from './hcl.ts';
-import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
+import { CERT_MANAGER_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
 
 export const SPIRE_PATHS = {
   serverConfigDir: '/run/spire/config',
@@ -50,7 +50,7 @@ export const REGISTRAR_DISABLED_NAMESPACES = [
   'kube-public',
   'kube-node-lease',
   SPIRE_NAMESPACE,
-  'cert-manager',
+  CERT_MANAGER_NAMESPACE,
 ];
 
 const healthChecks = (port: number): HclEntry =>

@@ -59,8 +59,9 @@ export function parseProxySecrets(dump: string | object): ProxySecrets {
     doc = configs.find((c) => field(c, 'dynamicActiveSecrets') !== undefined) ?? {};
   }
   const list = field(doc, 'dynamicActiveSecrets');
-  if (list !== undefined && !Array.isArray(list))
+  if (list !== undefined && !Array.isArray(list)) {
     throw new Error('dynamicActiveSecrets is not a list');
+  }
   const secrets = (list ?? []) as unknown[];
   const result: ProxySecrets = { secretNames: secrets.map((s) => String(field(s, 'name') ?? '')) };
 

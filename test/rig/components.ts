@@ -106,7 +106,7 @@ export function controllerManagerSpec(c: ClusterLayout, bin: Binaries): ProcessS
       `--service-cluster-ip-range=${c.serviceCidr}`,
       // Pod IPs are loopback addresses, which the API refuses in EndpointSlices and Endpoints:
       // these controllers could only fail and retry.
-      '--controllers=*,-endpointslice,-endpoint,-endpointslice-mirroring',
+      '--controllers=*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller',
     ],
   };
 }

@@ -139,7 +139,7 @@ build_one() {
   TMPDIRS+=("$tmp")
   cd "$HERE/$R_FAMILY" || return 1
   ldflags=$(dynamic_ldflags) || return 1
-  ldflags="-s -w$R_LDFLAGS$ldflags"
+  local -a lf; read -r -a lf <<<"-s -w $R_LDFLAGS $ldflags"; ldflags=${lf[*]}
   echo "+ CGO_ENABLED=$R_CGO go build -trimpath -tags '$R_TAGS' -ldflags '$ldflags' -o $tmp/$name $R_PKG"
   CGO_ENABLED=$R_CGO go build -mod=readonly -buildvcs=false -trimpath \
     ${R_TAGS:+-tags "$R_TAGS"} -ldflags "$ldflags" -o "$tmp/$name" "$R_PKG" || return 1
@@ -194,7 +194,7 @@ main() {
     recipe "$n"
     if check_bin "$n" "$R_PATH"; then
       echo "cache hit $n $R_PATH"
-      secs_of[$n]=0
+      secs_of[$n]=hit
     else
       [[ -n ${miss[$R_FAMILY]-} ]] || fams+=("$R_FAMILY")
       miss[$R_FAMILY]+=" $n"
@@ -232,12 +232,11 @@ main() {
 
   # Summary of the requested binaries, then the manifest of every binary whose
   # current pin is in the cache (so a partial run keeps the others listed).
-  echo "---- binaries (build seconds; 0 = cache hit)"
+  echo "---- build seconds"
   for n in "${ALL[@]}"; do
     [[ -n ${want[$n]-} ]] || continue
-    recipe "$n"
-    [[ -n ${secs_of[$n]-} ]] || secs_of[$n]=$(cat "$LOGS/$n.time")
-    printf '%-24s %6ss\n' "$n" "${secs_of[$n]}" >&2
+    [[ -n ${secs_of[$n]-} ]] || secs_of[$n]=$(cat "$LOGS/$n.time")s
+    printf '  %-24s %8s\n' "$n" "${secs_of[$n]}"
   done
   local manifest tmpm; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
   {
@@ -250,12 +249,12 @@ main() {
     done
   } >"$tmpm"
   mv -f "$tmpm" "$manifest"
+  echo "---- total $(secs "$t_start" "$(now)")s; manifest $manifest"
   for n in "${ALL[@]}"; do
     [[ -n ${want[$n]-} ]] || continue
     recipe "$n"
     echo "$n $R_VERSION $R_PATH"
   done
-  echo "manifest $manifest; total $(secs "$t_start" "$(now)")s" >&2
 }
 
 main "$@"

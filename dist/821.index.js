@@ -1,8 +1,8 @@
-export const id = 802;
-export const ids = [802];
+export const id = 821;
+export const ids = [821];
 export const modules = {
 
-/***/ 2802:
+/***/ 5821:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -1332,21 +1332,26 @@ async function runIstioctl(binary, kubeconfigFile, args) {
 
 
 /**
- * Charts ship webhooks with `caBundle: ""` that istiod fills in at run time.
- * Applying the empty value would make us own the field and fight istiod on
- * every run, so it is left out.
+ * istiod manages two webhook fields at run time: it fills in `caBundle` (the
+ * charts ship it empty) and flips its validator's `failurePolicy` from Ignore
+ * to Fail once it serves. Applying the chart's values would make us own those
+ * fields and fight istiod on every run, so they are left to istiod.
  */
-function withoutEmptyCaBundles(o) {
+function withoutIstiodManagedFields(o) {
     const webhooks = o.webhooks;
     if (!Array.isArray(webhooks))
         return o;
+    const validating = o.kind === 'ValidatingWebhookConfiguration';
     return {
         ...o,
-        webhooks: webhooks.map((w) => {
-            if (w.clientConfig?.caBundle !== '')
-                return w;
-            const { caBundle: _dropped, ...clientConfig } = w.clientConfig;
-            return { ...w, clientConfig };
+        webhooks: webhooks.map((webhook) => {
+            const { failurePolicy, clientConfig, ...rest } = webhook;
+            const { caBundle, ...config } = clientConfig ?? {};
+            return {
+                ...rest,
+                ...(validating || failurePolicy === undefined ? {} : { failurePolicy }),
+                clientConfig: caBundle ? { ...config, caBundle } : config,
+            };
         }),
     };
 }
@@ -1363,7 +1368,7 @@ async function generateIstioObjects(ctx, client, operators) {
             file,
         ]);
         for (const o of parseObjects(text, `istioctl manifest generate (${operator.metadata.name})`))
-            byRef.set(objectRef(o), (0,render/* labelObject */.so)(withoutEmptyCaBundles(o), 'istio'));
+            byRef.set(objectRef(o), (0,render/* labelObject */.so)(withoutIstiodManagedFields(o), 'istio'));
     }
     return [...byRef.values()];
 }
@@ -1960,16 +1965,10 @@ function analyzeIdentities(evidence) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/verify/chain.ts
-// The certificate chain a sidecar actually serves, read from
-// `istioctl proxy-config secret <pod> -o json`, checked with a real X.509
-// implementation (Node's X509Certificate, i.e. OpenSSL):
-//   leaf (SPIFFE ID of the workload) <- SPIRE intermediate (a CA)
-//   <- cert-manager root (the one in the cluster's CA secret),
-// plus the ROOTCA trust bundles (one per trust domain of the mesh) and the
-// validity window of every certificate. SPIRE does not send the root in the
-// chain, so it is looked up in the workload's own trust bundle.
-
+;// CONCATENATED MODULE: ./src/verify/proxy-secret.ts
+// What `istioctl proxy-config secret <pod> -o json` says about a sidecar's SDS
+// secrets: the protobuf-JSON SecretsConfigDump (camelCase, bytes as base64).
+// The Envoy admin config_dump (snake_case, wrapped in `configs`) is read too.
 
 /** Istio's SDS resource names for the workload certificate and the trust bundles. */
 const DEFAULT_SECRET = 'default';
@@ -2012,8 +2011,9 @@ function parseProxySecrets(dump) {
         doc = configs.find((c) => field(c, 'dynamicActiveSecrets') !== undefined) ?? {};
     }
     const list = field(doc, 'dynamicActiveSecrets');
-    if (list !== undefined && !Array.isArray(list))
+    if (list !== undefined && !Array.isArray(list)) {
         throw new Error('dynamicActiveSecrets is not a list');
+    }
     const secrets = (list ?? []);
     const result = { secretNames: secrets.map((s) => String(field(s, 'name') ?? '')) };
     const byName = (name) => field(secrets.find((s) => field(s, 'name') === name), 'secret');
@@ -2033,6 +2033,19 @@ function parseProxySecrets(dump) {
         result.trustedCaPem = flat;
     return result;
 }
+
+;// CONCATENATED MODULE: ./src/verify/chain.ts
+// The certificate chain a sidecar actually serves, read from
+// `istioctl proxy-config secret <pod> -o json`, checked with a real X.509
+// implementation (Node's X509Certificate, i.e. OpenSSL):
+//   leaf (SPIFFE ID of the workload) <- SPIRE intermediate (a CA)
+//   <- cert-manager root (the one in the cluster's CA secret),
+// plus the ROOTCA trust bundles (one per trust domain of the mesh) and the
+// validity window of every certificate. SPIRE does not send the root in the
+// chain, so it is looked up in the workload's own trust bundle.
+
+
+
 function row(cert, role, source, trustDomain) {
     const spiffeId = spiffeUris(cert)[0];
     return {
@@ -2177,43 +2190,14 @@ const tryParse = (pem) => {
         return { certs: [], error: err.message };
     }
 };
-function analyzeChain(evidence) {
-    const { cluster, workload, now } = evidence;
+function parseEvidence(evidence, secrets) {
     const ownTd = normalizeTrustDomain(evidence.expected.trustDomain);
-    const meshTds = [...new Set([ownTd, ...evidence.meshTrustDomains.map(normalizeTrustDomain)])];
-    const names = {
-        identity: `SPIFFE ID ${workload}`,
-        chain: `certificate chain ${workload}`,
-        bundles: `trust bundles ${workload}`,
-        validity: `certificate validity ${workload}`,
-    };
-    const report = (rows, checks) => ({
-        cluster,
-        workload,
-        ok: allPassed(checks),
-        rows,
-        checks,
-    });
-    let secrets;
-    try {
-        secrets = parseProxySecrets(evidence.proxySecret);
-    }
-    catch (err) {
-        const reason = `cannot read istioctl proxy-config secret output: ${err.message}`;
-        return report([], Object.values(names).map((name) => failed(name, cluster, reason)));
-    }
-    const cm = tryParse(evidence.certManagerCaPem);
-    const cmRoots = cm.certs.filter((c) => isSelfSigned(c));
-    const cmCandidates = cmRoots.length > 0 ? cmRoots : cm.certs;
-    // Trust bundles, per trust domain (SPIFFE validator) or flat (trustedCa).
+    const certManager = tryParse(evidence.certManagerCaPem);
+    const selfSigned = certManager.certs.filter((c) => isSelfSigned(c));
     const bundles = new Map();
     for (const [td, pem] of secrets.trustDomainBundles ?? [])
         bundles.set(td, tryParse(pem));
     const flat = secrets.trustedCaPem !== undefined ? tryParse(secrets.trustedCaPem) : undefined;
-    const ownBundle = secrets.trustDomainBundles
-        ? (bundles.get(ownTd)?.certs ?? [])
-        : (flat?.certs ?? []);
-    // The served chain.
     const parsedChain = secrets.chainPem !== undefined ? tryParse(secrets.chainPem) : undefined;
     const chain = parsedChain?.certs ?? [];
     const chainMissing = !parsedChain
@@ -2221,131 +2205,179 @@ function analyzeChain(evidence) {
         : parsedChain.error
             ? `cannot parse the certificate chain: ${parsedChain.error}`
             : chain.length === 0
-                ? 'the default secret holds no certificate'
+                ? `the "${DEFAULT_SECRET}" secret holds no certificate`
                 : undefined;
-    const checks = [];
-    const rows = [];
-    let walk = { intermediates: [] };
-    // 1. identity
-    if (chainMissing)
-        checks.push(failed(names.identity, cluster, chainMissing));
-    else {
-        const problem = identityProblem(chain[0], evidence.expected);
-        const id = spiffeUris(chain[0]);
-        checks.push(problem
-            ? failed(names.identity, cluster, problem, { spiffeIds: id })
-            : passed(names.identity, cluster, id[0]));
-    }
-    // 2. signatures up to the cert-manager root
-    if (chainMissing)
-        checks.push(failed(names.chain, cluster, chainMissing));
-    else if (cm.error || cm.certs.length === 0) {
-        checks.push(failed(names.chain, cluster, `cannot read the cert-manager CA certificate: ${cm.error ?? 'no certificate in the PEM'}`));
-    }
-    else {
-        walk = walkChain(chain, ownTd, ownBundle, cmCandidates);
-        const path = [
-            chain[0],
-            ...walk.intermediates,
-            ...(walk.root ? [walk.root] : []),
-        ];
-        const details = { path: path.map((c) => oneLine(c.subject)) };
-        checks.push(walk.problem
-            ? failed(names.chain, cluster, walk.problem, details)
-            : passed(names.chain, cluster, `leaf <- ${walk.intermediates.map(quoted).join(' <- ')} <- cert-manager root ${quoted(walk.root)}`, details));
-    }
-    // 3. ROOTCA trust bundles hold every trust domain of the mesh
     const meshRoots = new Map();
     for (const [td, pem] of Object.entries(evidence.meshRootsPem ?? {})) {
         meshRoots.set(normalizeTrustDomain(td), new Set(tryParse(pem).certs.map((c) => c.fingerprint256)));
     }
-    if (!secrets.trustDomainBundles && !flat) {
-        checks.push(failed(names.bundles, cluster, `no "${ROOTCA_SECRET}" trust bundle in the proxy's secrets`));
+    return {
+        ownTd,
+        meshTds: [...new Set([ownTd, ...evidence.meshTrustDomains.map(normalizeTrustDomain)])],
+        now: evidence.now,
+        chain,
+        ...(chainMissing ? { chainMissing } : {}),
+        certManager,
+        certManagerRoots: selfSigned.length > 0 ? selfSigned : certManager.certs,
+        bundles,
+        ...(flat ? { flat } : {}),
+        ownBundle: secrets.trustDomainBundles ? (bundles.get(ownTd)?.certs ?? []) : (flat?.certs ?? []),
+        meshRoots,
+    };
+}
+function identityCheck(name, cluster, p, expected) {
+    if (p.chainMissing)
+        return failed(name, cluster, p.chainMissing);
+    const leaf = p.chain[0];
+    const problem = identityProblem(leaf, expected);
+    const ids = spiffeUris(leaf);
+    return problem
+        ? failed(name, cluster, problem, { spiffeIds: ids })
+        : passed(name, cluster, ids[0]);
+}
+function chainCheck(name, cluster, p) {
+    const none = { intermediates: [] };
+    if (p.chainMissing)
+        return { check: failed(name, cluster, p.chainMissing), walk: none };
+    if (p.certManager.error || p.certManager.certs.length === 0) {
+        const why = p.certManager.error ?? 'no certificate in the PEM';
+        return {
+            check: failed(name, cluster, `cannot read the cert-manager CA certificate: ${why}`),
+            walk: none,
+        };
     }
-    else if (secrets.trustDomainBundles) {
-        const problems = [];
-        const missing = meshTds.filter((td) => (bundles.get(td)?.certs.length ?? 0) === 0 && !bundles.get(td)?.error);
+    const walk = walkChain(p.chain, p.ownTd, p.ownBundle, p.certManagerRoots);
+    const path = [
+        p.chain[0],
+        ...walk.intermediates,
+        ...(walk.root ? [walk.root] : []),
+    ];
+    const details = { path: path.map((c) => oneLine(c.subject)) };
+    if (walk.problem)
+        return { check: failed(name, cluster, walk.problem, details), walk };
+    const links = walk.intermediates.map(quoted).join(' <- ');
+    const reason = `leaf <- ${links} <- cert-manager root ${quoted(walk.root)}`;
+    return { check: passed(name, cluster, reason, details), walk };
+}
+/** ROOTCA must hold every trust domain of the mesh, labelled (SPIFFE validator) or attributable (flat). */
+function bundlesCheck(name, cluster, p) {
+    const problems = [];
+    if (p.bundles.size > 0 || !p.flat) {
+        if (p.bundles.size === 0) {
+            return failed(name, cluster, `no "${ROOTCA_SECRET}" trust bundle in the proxy's secrets`);
+        }
+        const missing = p.meshTds.filter((td) => !p.bundles.get(td)?.certs.length && !p.bundles.get(td)?.error);
         if (missing.length)
             problems.push(`ROOTCA trust bundles lack ${missing.join(', ')}`);
-        for (const td of meshTds) {
-            const b = bundles.get(td);
-            if (b?.error)
-                problems.push(`cannot parse ${td}'s trust bundle: ${b.error}`);
-            const want = meshRoots.get(td);
-            if (b && b.certs.length && want?.size && !b.certs.some((c) => want.has(c.fingerprint256))) {
+        for (const td of p.meshTds) {
+            const bundle = p.bundles.get(td);
+            if (bundle?.error)
+                problems.push(`cannot parse ${td}'s trust bundle: ${bundle.error}`);
+            const want = p.meshRoots.get(td);
+            if (bundle?.certs.length &&
+                want?.size &&
+                !bundle.certs.some((c) => want.has(c.fingerprint256))) {
                 problems.push(`${td}'s trust bundle does not hold ${td}'s cert-manager CA`);
             }
         }
-        const held = [...bundles.keys()];
-        checks.push(problems.length
-            ? failed(names.bundles, cluster, problems.join('; '), { held, expected: meshTds })
-            : passed(names.bundles, cluster, `ROOTCA holds ${meshTds.join(', ')}`, { held }));
+        const held = [...p.bundles.keys()];
+        return problems.length
+            ? failed(name, cluster, problems.join('; '), { held, expected: p.meshTds })
+            : passed(name, cluster, `ROOTCA holds ${p.meshTds.join(', ')}`, { held });
     }
-    else if (flat) {
-        const have = new Set(flat.certs.map((c) => c.fingerprint256));
-        const problems = flat.error
-            ? [`cannot parse the trustedCa bundle: ${flat.error}`]
-            : [];
-        for (const td of meshTds) {
-            const want = meshRoots.get(td) ??
-                (td === ownTd ? new Set(cmCandidates.map((c) => c.fingerprint256)) : undefined);
-            if (!want?.size) {
-                problems.push(`ROOTCA is one trustedCa list without trust domains; cannot confirm it holds ${td}`);
-            }
-            else if (![...want].some((f) => have.has(f))) {
-                problems.push(`ROOTCA trusted CAs lack ${td}'s root`);
-            }
+    const flat = p.flat;
+    const have = new Set(flat.certs.map((c) => c.fingerprint256));
+    if (flat.error)
+        problems.push(`cannot parse the trustedCa bundle: ${flat.error}`);
+    for (const td of p.meshTds) {
+        const own = td === p.ownTd ? new Set(p.certManagerRoots.map((c) => c.fingerprint256)) : undefined;
+        const want = p.meshRoots.get(td) ?? own;
+        if (!want?.size) {
+            problems.push(`ROOTCA is one trustedCa list without trust domains; cannot confirm it holds ${td}`);
         }
-        checks.push(problems.length
-            ? failed(names.bundles, cluster, problems.join('; '))
-            : passed(names.bundles, cluster, `ROOTCA trusted CAs hold the roots of ${meshTds.join(', ')}`));
+        else if (![...want].some((f) => have.has(f))) {
+            problems.push(`ROOTCA trusted CAs lack ${td}'s root`);
+        }
     }
-    // 4. validity at `now`
-    if (chainMissing)
-        checks.push(failed(names.validity, cluster, chainMissing));
-    else {
-        const labelled = [
-            ['leaf', chain[0]],
-            ...walk.intermediates.map((c) => ['intermediate', c]),
-            ...(walk.root ? [['root', walk.root]] : []),
-        ];
-        // Certificates the walk could not place still must be in their window.
-        for (const c of chain.slice(1)) {
-            if (!labelled.some(([, l]) => l === c))
-                labelled.push(['chain certificate', c]);
-        }
-        const problems = labelled
-            .map(([label, c]) => validityProblem(label, c, now))
-            .filter((p) => p !== undefined);
-        // An expired old root may linger in a bundle after rotation; a bundle with no valid root is broken.
-        for (const [td, b] of bundles) {
-            if (meshTds.includes(td) &&
-                b.certs.length &&
-                !b.certs.some((c) => !validityProblem('', c, now))) {
-                problems.push(`${td}'s trust bundle holds no currently valid root (all expired or not yet valid)`);
-            }
-        }
-        const leaf = chain[0];
-        checks.push(problems.length
-            ? failed(names.validity, cluster, problems.join('; '))
-            : passed(names.validity, cluster, `${labelled.length} certificate(s) valid at ${now.toISOString()}; leaf expires ${leaf.validToDate.toISOString()}`));
+    return problems.length
+        ? failed(name, cluster, problems.join('; '))
+        : passed(name, cluster, `ROOTCA trusted CAs hold the roots of ${p.meshTds.join(', ')}`);
+}
+function validityCheck(name, cluster, p, walk) {
+    if (p.chainMissing)
+        return failed(name, cluster, p.chainMissing);
+    const leaf = p.chain[0];
+    const labelled = [
+        ['leaf', leaf],
+        ...walk.intermediates.map((c) => ['intermediate', c]),
+        ...(walk.root ? [['root', walk.root]] : []),
+    ];
+    // Certificates the walk could not place still must be in their window.
+    for (const c of p.chain.slice(1)) {
+        if (!labelled.some(([, placed]) => placed === c))
+            labelled.push(['chain certificate', c]);
     }
-    // Rows for the summary table: the served chain, its root, the other domains' roots.
-    if (!chainMissing) {
-        rows.push(row(chain[0], 'leaf', 'chain', ownTd));
-        const placed = walk.root ? walk.intermediates : chain.slice(1);
-        for (const c of placed)
-            rows.push(row(c, isSelfSigned(c) ? 'root' : 'intermediate', 'chain', ownTd));
+    const problems = labelled
+        .map(([label, c]) => validityProblem(label, c, p.now))
+        .filter((problem) => problem !== undefined);
+    // An old root may linger in a bundle after a rotation; a bundle without any valid root is broken.
+    for (const [td, bundle] of p.bundles) {
+        const usable = bundle.certs.some((c) => !validityProblem('', c, p.now));
+        if (p.meshTds.includes(td) && bundle.certs.length && !usable) {
+            problems.push(`${td}'s trust bundle holds no currently valid root (all expired or not yet valid)`);
+        }
+    }
+    if (problems.length)
+        return failed(name, cluster, problems.join('; '));
+    const when = p.now.toISOString();
+    return passed(name, cluster, `${labelled.length} certificate(s) valid at ${when}; leaf expires ${leaf.validToDate.toISOString()}`);
+}
+/** The summary table: the served chain, its root, then the other trust domains' roots. */
+function certificateRows(p, walk) {
+    const rows = [];
+    if (!p.chainMissing) {
+        rows.push(row(p.chain[0], 'leaf', 'chain', p.ownTd));
+        const placed = walk.root ? walk.intermediates : p.chain.slice(1);
+        for (const c of placed) {
+            rows.push(row(c, isSelfSigned(c) ? 'root' : 'intermediate', 'chain', p.ownTd));
+        }
         if (walk.root)
-            rows.push(row(walk.root, 'root', walk.rootSource ?? 'bundle', ownTd));
+            rows.push(row(walk.root, 'root', walk.rootSource ?? 'bundle', p.ownTd));
     }
-    for (const td of meshTds) {
-        if (td === ownTd)
+    for (const td of p.meshTds) {
+        if (td === p.ownTd)
             continue;
-        for (const c of bundles.get(td)?.certs ?? [])
+        for (const c of p.bundles.get(td)?.certs ?? [])
             rows.push(row(c, 'root', 'bundle', td));
     }
-    return report(rows, checks);
+    return rows;
+}
+function analyzeChain(evidence) {
+    const { cluster, workload } = evidence;
+    const names = {
+        identity: `SPIFFE ID ${workload}`,
+        chain: `certificate chain ${workload}`,
+        bundles: `trust bundles ${workload}`,
+        validity: `certificate validity ${workload}`,
+    };
+    let secrets;
+    try {
+        secrets = parseProxySecrets(evidence.proxySecret);
+    }
+    catch (err) {
+        const reason = `cannot read istioctl proxy-config secret output: ${err.message}`;
+        const checks = Object.values(names).map((name) => failed(name, cluster, reason));
+        return { cluster, workload, ok: false, rows: [], checks };
+    }
+    const p = parseEvidence(evidence, secrets);
+    const { check: chain, walk } = chainCheck(names.chain, cluster, p);
+    const checks = [
+        identityCheck(names.identity, cluster, p, evidence.expected),
+        chain,
+        bundlesCheck(names.bundles, cluster, p),
+        validityCheck(names.validity, cluster, p, walk),
+    ];
+    return { cluster, workload, ok: allPassed(checks), rows: certificateRows(p, walk), checks };
 }
 
 ;// CONCATENATED MODULE: ./src/verify/traffic.ts
@@ -3000,7 +3032,8 @@ const CLEANUP_KINDS = [
     ['apiextensions.k8s.io/v1', 'CustomResourceDefinition'],
     ['v1', 'Namespace'],
 ];
-const PHASE_ORDER = ['examples', 'istio', 'spire', 'cert-manager'];
+// 'verify' owns the north-south Gateway and VirtualService.
+const PHASE_ORDER = ['verify', 'examples', 'istio', 'spire', 'cert-manager'];
 async function deletePhase(client, phase) {
     const selector = `${config/* MANAGED_BY_LABEL */.lT}=${config/* MANAGED_BY_VALUE */.Q9},${config/* PHASE_LABEL */.jf}=${phase}`;
     const records = [];

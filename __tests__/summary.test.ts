@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseInputs } from '../src/inputs.ts';
+import { buildResult, renderSummary } from '../src/report/summary.ts';
+import { escapeCell, markdownTable } from '../src/report/markdown.ts';
+import type { PhaseResult } from '../src/phases/types.ts';
+
+const { config } = parseInputs(() => '');
+
+const results: PhaseResult[] = [
+  {
+    phase: 'spire',
+    ok: true,
+    durationMs: 65_000,
+    clusters: [
+      {
+        cluster: 'cluster-1',
+        ok: true,
+        durationMs: 64_000,
+        records: [
+          { ref: 'Namespace/spire', action: 'unchanged' },
+          { ref: 'StatefulSet/spire/spire-server', action: 'changed' },
+          { ref: 'ConfigMap/spire/spire-server', action: 'created' },
+        ],
+        notes: ['bundle endpoint https://203.0.113.7:8443'],
+      },
+      {
+        cluster: 'cluster-2',
+        ok: false,
+        durationMs: 1000,
+        records: [],
+        notes: [],
+        error: 'HTTP 403: forbidden | denied',
+      },
+    ],
+    checks: [],
+    sections: [],
+  },
+  {
+    phase: 'verify',
+    ok: false,
+    durationMs: 2000,
+    clusters: [],
+    checks: [
+      {
+        name: 'east-west traffic',
+        cluster: 'cluster-1',
+        ok: false,
+        reason: 'only v1 (cluster-1) answered',
+      },
+      { name: 'federation', cluster: 'cluster-2', ok: true, reason: 'holds foo.com' },
+    ],
+    sections: [
+      {
+        title: 'Certificate chain of sleep/sleep-1 (cluster-1) ✅ pass',
+        markdown: '| a |\n| --- |\n| b |',
+      },
+    ],
+  },
+];
+
+test('summary: a section per phase, a table per cluster with counts and time, checks with verdicts', () => {
+  const md = renderSummary(config, results);
+  assert.match(md, /^## mesh-federation ❌/);
+  assert.match(md, /### spire ✅ pass · 1m05s/);
+  assert.match(
+    md,
+    /\| cluster-1 \| ✅ \| 1 \| 1 \| 1 \| 1m04s \| bundle endpoint https:\/\/203\.0\.113\.7:8443 \|/,
+  );
+  assert.match(
+    md,
+    /\| cluster-2 \| ❌ HTTP 403: forbidden \\\| denied \|/,
+    'pipes in values cannot break the table',
+  );
+  assert.match(
+    md,
+    /\| east-west traffic \| cluster-1 \| ❌ fail \| only v1 \(cluster-1\) answered \|/,
+  );
+  assert.match(md, /#### Certificate chain of sleep\/sleep-1/);
+});
+
+test('result output: every phase and check, per cluster, with counts, reason and timing', () => {
+  const result = buildResult(config, results);
+  assert.equal(result.ok, false);
+  assert.deepEqual(result.phases[0]?.clusters[0], {
+    cluster: 'cluster-1',
+    ok: true,
+    durationMs: 64_000,
+    created: 1,
+    changed: 1,
+    unchanged: 1,
+    deleted: 0,
+    notes: ['bundle endpoint https://203.0.113.7:8443'],
+  });
+  assert.equal(result.phases[1]?.checks[0]?.reason, 'only v1 (cluster-1) answered');
+});
+
+test('a huge summary is cut below the 1 MiB step limit and says where the rest is', () => {
+  const many: PhaseResult = {
+    ...(results[1] as PhaseResult),
+    checks: Array.from({ length: 20_000 }, (_, i) => ({
+      name: `check-${i}`,
+      cluster: 'cluster-1',
+      ok: true,
+      reason: 'x'.repeat(60),
+    })),
+  };
+  const md = renderSummary(config, [many]);
+  assert.ok(Buffer.byteLength(md) < 1024 * 1024);
+  assert.match(md, /summary truncated: the full data is in the `result` output/);
+});
+
+test('cells are escaped: no table breaks, no markup injection', () => {
+  assert.equal(escapeCell('a|b\nc<script>'), 'a\\|b<br>c&lt;script>');
+  assert.equal(markdownTable(['x'], [['1']]), '| x |\n| --- |\n| 1 |');
+});

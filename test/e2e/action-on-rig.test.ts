@@ -1,0 +1,233 @@
+// The built action as a process against two real Kubernetes control planes
+// (test/rig): all, all again (nothing changes), manifest generate of every
+// IstioOperator, cleanup twice, and a stopped API server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import { up } from '../rig/rig.ts';
+import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import { rigBinaries } from '../rig/local-inputs.ts';
+import { runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
+
+const run = promisify(execFile);
+const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
+const CONTEXTS = ['cluster-1', 'cluster-2'];
+
+let kubeconfig = '';
+let kubectl = '';
+let istioctl = '';
+let artifacts: ArtifactServer;
+const timings: Record<string, number> = {};
+
+function inputs(phase: string): Record<string, string> {
+  return {
+    phase,
+    kubeconfig,
+    contexts: CONTEXTS.join(','),
+    'istio-version': artifacts.versions.istio,
+    'istioctl-base-url': artifacts.istioctlBaseUrl,
+    'cert-manager-version': artifacts.versions.certManager,
+    'cert-manager-base-url': artifacts.certManagerBaseUrl,
+    // The rig has real control planes and SPIRE servers but no data plane:
+    // traffic and proxy certificate checks need real Envoys (see the e2e workflow).
+    'verify-checks': 'readiness,identities,federation',
+    timeout: '4m',
+  };
+}
+
+async function kubectlJson(
+  context: string,
+  args: string[],
+): Promise<{
+  items: {
+    kind: string;
+    metadata: { name: string; namespace?: string; resourceVersion: string };
+  }[];
+}> {
+  const file = path.join(os.tmpdir(), `mf-e2e-kubeconfig-${process.pid}`);
+  fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+  const { stdout } = await run(
+    kubectl,
+    ['--kubeconfig', file, '--context', context, ...args, '-o', 'json'],
+    { maxBuffer: 256 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout);
+}
+
+/** Every object of any listable kind carrying our label, with its resourceVersion. */
+async function owned(context: string): Promise<Map<string, string>> {
+  const file = path.join(os.tmpdir(), `mf-e2e-kubeconfig-${process.pid}`);
+  fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+  const { stdout } = await run(kubectl, [
+    '--kubeconfig',
+    file,
+    '--context',
+    context,
+    'api-resources',
+    '--verbs=list',
+    '-o',
+    'name',
+  ]);
+  const kinds = stdout
+    .split('\n')
+    .filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
+  const list = await kubectlJson(context, ['get', kinds.join(','), '-A', '-l', OWNED]);
+  return new Map(
+    list.items.map((o) => [
+      `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`,
+      o.metadata.resourceVersion,
+    ]),
+  );
+}
+
+function result(run: ActionRun) {
+  return JSON.parse(run.outputs.result ?? '{}') as {
+    ok: boolean;
+    phases: {
+      phase: string;
+      ok: boolean;
+      durationMs: number;
+      clusters: {
+        cluster: string;
+        created: number;
+        changed: number;
+        unchanged: number;
+        deleted: number;
+        error?: string;
+      }[];
+      checks: { name: string; ok: boolean; reason: string }[];
+    }[];
+  };
+}
+
+const explain = (r: ActionRun): string =>
+  `${r.stdout
+    .split('\n')
+    .filter((l) => /::error::|FAILED|failed/.test(l))
+    .join('\n')}\n${r.summary}`;
+
+before(async () => {
+  const bins = rigBinaries();
+  kubectl = bins.kubectl;
+  istioctl = bins.istioctl;
+  const rig = await up();
+  kubeconfig = fs.readFileSync(rig.kubeconfig, 'utf8');
+  artifacts = await startArtifactServer();
+  // Start from a clean slate so the first `all` really creates everything.
+  await runAction(inputs('cleanup'));
+});
+
+after(async () => {
+  await artifacts?.close();
+  console.log(`rig timings (ms): ${JSON.stringify(timings)}`);
+});
+
+test('phase all succeeds on both clusters', async () => {
+  const r = await runAction(inputs('all'));
+  timings.all = r.ms;
+  assert.equal(r.code, 0, explain(r));
+  const res = result(r);
+  assert.equal(res.ok, true);
+  assert.deepEqual(
+    res.phases.map((p) => p.phase),
+    ['cert-manager', 'spire', 'istio', 'examples', 'verify'],
+  );
+  const created = res.phases.flatMap((p) => p.clusters).reduce((n, c) => n + c.created, 0);
+  assert.ok(created > 100, `created ${created} objects`);
+  const verify = res.phases.find((p) => p.phase === 'verify');
+  assert.ok(
+    verify?.checks.some((c) => c.name.startsWith('federated bundle') && c.ok),
+    'real SPIRE servers hold each other’s bundles',
+  );
+  assert.ok(verify?.checks.every((c) => c.ok));
+  assert.match(r.summary, /### spire ✅/);
+});
+
+test('a second all changes nothing and reports every object unchanged', async () => {
+  const before = await Promise.all(CONTEXTS.map(owned));
+  const r = await runAction(inputs('all'));
+  timings.secondAll = r.ms;
+  assert.equal(r.code, 0, explain(r));
+  for (const phase of result(r).phases)
+    for (const c of phase.clusters)
+      assert.deepEqual(
+        [phase.phase, c.cluster, c.created, c.changed],
+        [phase.phase, c.cluster, 0, 0],
+        `${phase.phase} on ${c.cluster}: ${c.unchanged} unchanged`,
+      );
+  const afterRun = await Promise.all(CONTEXTS.map(owned));
+  for (const [i, map] of before.entries()) {
+    assert.ok(map.size > 50, `${CONTEXTS[i]} holds ${map.size} labelled objects`);
+    const moved = [...map].filter(([ref, rv]) => afterRun[i]?.get(ref) !== rv).map(([ref]) => ref);
+    assert.deepEqual(moved, [], `resourceVersions changed on ${CONTEXTS[i]}`);
+  }
+});
+
+test('every cluster’s IstioOperators pass istioctl manifest generate', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-plan-'));
+  const r = await runAction({ ...inputs('plan'), 'manifests-dir': dir });
+  assert.equal(r.code, 0, explain(r));
+  for (const context of CONTEXTS) {
+    const docs = YAML.parseAllDocuments(
+      fs.readFileSync(path.join(dir, `${context}-istio.yaml`), 'utf8'),
+    ).map((d) => d.toJS());
+    const operators = docs.filter((d) => d?.kind === 'IstioOperator');
+    assert.equal(operators.length, 2, 'control plane and east-west gateway');
+    for (const op of operators) {
+      const file = path.join(dir, `${context}-${op.metadata.name}.iop.yaml`);
+      fs.writeFileSync(file, YAML.stringify(op));
+      const { stdout } = await run(istioctl, ['manifest', 'generate', '-f', file], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      assert.match(stdout, /kind: Deployment/, `${op.metadata.name} renders workloads`);
+    }
+  }
+});
+
+test('cleanup removes everything labelled and its namespaces; a second cleanup succeeds', async () => {
+  const r = await runAction(inputs('cleanup'));
+  timings.cleanup = r.ms;
+  assert.equal(r.code, 0, explain(r));
+  for (const context of CONTEXTS) {
+    assert.deepEqual(
+      [...(await owned(context)).keys()],
+      [],
+      `nothing labelled is left on ${context}`,
+    );
+    const namespaces = (await kubectlJson(context, ['get', 'namespaces'])).items.map(
+      (n) => n.metadata.name,
+    );
+    for (const ns of ['cert-manager', 'spire', 'istio-system', 'helloworld', 'sleep', 'bookinfo'])
+      assert.ok(!namespaces.includes(ns), `${ns} is gone from ${context}`);
+  }
+  const again = await runAction(inputs('cleanup'));
+  assert.equal(again.code, 0, explain(again));
+  assert.ok(result(again).phases[0]?.clusters.every((c) => c.deleted === 0));
+});
+
+test('a kubeconfig pointing at a stopped API server fails naming the cluster, within the timeout', async () => {
+  const doc = YAML.parse(kubeconfig);
+  const cluster = doc.clusters.find(
+    (c: { name: string }) =>
+      doc.contexts.find(
+        (x: { name: string; context: { cluster: string } }) => x.name === 'cluster-2',
+      ).context.cluster === c.name,
+  );
+  cluster.cluster.server = 'https://127.0.0.1:1'; // nothing listens on port 1
+  const r = await runAction({
+    ...inputs('verify'),
+    kubeconfig: YAML.stringify(doc),
+    timeout: '10s',
+  });
+  assert.equal(r.code, 1);
+  assert.ok(r.ms < 40_000, `took ${r.ms} ms`);
+  assert.match(
+    r.stdout,
+    /::error::cluster 'cluster-2': cannot reach the API server at https:\/\/127\.0\.0\.1:1/,
+  );
+});
