@@ -99,6 +99,20 @@ test('each bad input is named with its fix', () => {
   rejects({ networks: 'Net_1,net2' }, 'networks', /DNS label/);
   rejects({ 'api-servers': 'https://a:6443' }, 'api-servers', /one per cluster/);
   rejects({ 'spire-image-registry': 'ghcr.io/ spiffe' }, 'spire-image-registry', /prefix/);
+  rejects(
+    { 'spire-registrar-image': 'mirror.example/registrar' },
+    'spire-registrar-image',
+    /full image reference/,
+  );
+});
+
+test('a registrar image override is taken as given', () => {
+  const image = 'mirror.example/spiffe/k8s-workload-registrar:1.5.1';
+  assert.equal(
+    parseInputs(from({ 'spire-registrar-image': image })).config.images.spireRegistrar,
+    image,
+  );
+  assert.equal(parseInputs(from({})).config.images.spireRegistrar, '');
 });
 
 test('an error message never carries a stack trace', () => {

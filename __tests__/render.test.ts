@@ -64,6 +64,7 @@ function makeConfig(
     certManagerBaseUrl: 'https://github.com/cert-manager/cert-manager/releases/download',
     images: {
       spireRegistry: options.spireRegistry ?? 'ghcr.io/spiffe',
+      spireRegistrar: '',
       istioHub: 'docker.io/istio',
       examplesRegistry: 'docker.io/istio',
     },

@@ -114,3 +114,33 @@ test('cells are escaped: no table breaks, no markup injection', () => {
   assert.equal(escapeCell('a|b\nc<script>'), 'a\\|b<br>c&lt;script>');
   assert.equal(markdownTable(['x'], [['1']]), '| x |\n| --- |\n| 1 |');
 });
+
+test('traffic section: answers per version and cluster, share, failures, latency', async () => {
+  const { analyzeEastWest } = await import('../src/verify/traffic.ts');
+  const { trafficSection } = await import('../src/report/traffic-section.ts');
+  const sample = (version: string, ms: number) => ({
+    ok: true,
+    status: 200,
+    body: `Hello version: ${version}, instance: helloworld-${version}-abc`,
+    ms,
+  });
+  const samples = [
+    sample('v1', 10),
+    sample('v2', 20),
+    sample('v1', 30),
+    { ok: false, status: 0, body: '', ms: 5000, error: 'curl exit 28 (timed out)' },
+  ];
+  const check = analyzeEastWest({
+    cluster: 'cluster-1',
+    clusters: ['cluster-1', 'cluster-2'],
+    samples,
+  });
+  const section = trafficSection(check);
+  assert.ok(section);
+  assert.match(section.title, /east-west traffic from cluster-1 ❌ fail/);
+  assert.match(section.markdown, /\| v1 \| cluster-1 \| 2 \| 50% \|/);
+  assert.match(section.markdown, /\| v2 \| cluster-2 \| 1 \| 25% \|/);
+  assert.match(section.markdown, /\| failed \|  \| 1 \| 25% \|/);
+  assert.match(section.markdown, /4 requests · latency p50 \d+ ms · p95 \d+ ms/);
+  assert.equal(trafficSection({ name: 'x', cluster: 'c', ok: true, reason: 'r' }), undefined);
+});

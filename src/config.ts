@@ -44,6 +44,8 @@ export interface Versions {
 export interface Images {
   /** Registry + repository prefix of the SPIRE images (spire-server, spire-agent, k8s-workload-registrar, spiffe-csi-driver). */
   spireRegistry: string;
+  /** Full image of the k8s-workload-registrar; empty = derived from spireRegistry and the SPIRE version. */
+  spireRegistrar: string;
   /** Istio hub for proxies and gateways. */
   istioHub: string;
   /** Registry + prefix of the sample application images (helloworld, sleep/curl, bookinfo). */

@@ -150,6 +150,19 @@ function imagePrefix(input: string, raw: string): string {
   return value;
 }
 
+function imageRef(input: string, raw: string): string {
+  const value = raw.trim();
+  if (
+    !/^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?(@sha256:[a-f0-9]{64})?$/.test(value) ||
+    !/[:@]/.test(value.split('/').pop() ?? '')
+  )
+    throw new InputError(
+      input,
+      `'${raw}' is not a full image reference like 'registry.example/spiffe/k8s-workload-registrar:1.5.1'.`,
+    );
+  return value;
+}
+
 function apiServers(raw: string, count: number): string[] {
   const values = list(raw);
   if (values.length === 0) return Array.from({ length: count }, () => '');
@@ -294,6 +307,10 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
         'spire-image-registry',
         input('spire-image-registry', 'ghcr.io/spiffe'),
       ),
+      spireRegistrar:
+        get('spire-registrar-image').trim() === ''
+          ? ''
+          : imageRef('spire-registrar-image', get('spire-registrar-image')),
       istioHub: imagePrefix('istio-hub', input('istio-hub', 'docker.io/istio')),
       examplesRegistry: imagePrefix(
         'examples-image-registry',

@@ -29,6 +29,7 @@ import {
 } from '../verify/traffic.ts';
 import { failed, type Check } from '../verify/check.ts';
 import { markdownTable, verdict } from '../report/markdown.ts';
+import { trafficSection } from '../report/traffic-section.ts';
 import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
 
 const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -384,6 +385,10 @@ export async function runVerify(
   });
   await once('east-west', () => eastWest(ctx));
   await once('north-south', () => northSouth(ctx));
+  for (const check of checks) {
+    const section = trafficSection(check);
+    if (section) sections.push(section);
+  }
 
   const outcomes: ClusterOutcome[] = ctx.clients.map((c) => {
     const mine = checks.filter((x) => x.cluster === c.cluster.context);

@@ -43,7 +43,8 @@ export function spireImages(config: Config): SpireImages {
   return {
     server: `${registry}/spire-server:${version}`,
     agent: `${registry}/spire-agent:${version}`,
-    registrar: `${registrarRegistry}/k8s-workload-registrar:${version}`,
+    registrar:
+      config.images.spireRegistrar || `${registrarRegistry}/k8s-workload-registrar:${version}`,
     csiDriver: `${registry}/spiffe-csi-driver:${SPIFFE_CSI_DRIVER_TAG}`,
     nodeDriverRegistrar: NODE_DRIVER_REGISTRAR_IMAGE,
   };

@@ -221,13 +221,17 @@ class ClusterController {
 
   private async releaseVolume(pvc: k8s.V1PersistentVolumeClaim): Promise<void> {
     const uid = pvc.metadata?.uid;
-    if (!uid || !this.provisioned.delete(uid)) return;
+    if (!uid) return;
+    // Tried for every claim: after a controller restart `provisioned` no longer knows ours.
+    this.provisioned.delete(uid);
     const res = await apiRequest(
       this.creds,
       'DELETE',
       `/api/v1/persistentvolumes/${PV_PREFIX}${uid}`,
     ).catch((err: Error) => ({ status: 0, body: err.message }));
-    this.log(`volume ${PV_PREFIX}${uid} for deleted pvc ${nsName(pvc)}: delete HTTP ${res.status}`);
+    if (res.status !== 404) {
+      this.log(`volume ${PV_PREFIX}${uid} for deleted pvc ${nsName(pvc)}: delete HTTP ${res.status}`);
+    }
   }
 
   private hasReadyBackend(svc: k8s.V1Service): boolean {

@@ -1,8 +1,8 @@
-export const id = 821;
-export const ids = [821];
+export const id = 310;
+export const ids = [310];
 export const modules = {
 
-/***/ 5821:
+/***/ 5310:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -711,32 +711,316 @@ async function applyInOrder(client, objects) {
     return records;
 }
 
+;// CONCATENATED MODULE: ./src/verify/check.ts
+// The one result shape every analyzer returns, so the report can render any of
+// them in the same table and the `result` output can carry them as JSON.
+const passed = (name, cluster, reason, details) => ({ name, cluster, ok: true, reason, ...(details ? { details } : {}) });
+const failed = (name, cluster, reason, details) => ({ name, cluster, ok: false, reason, ...(details ? { details } : {}) });
+/** An empty list proves nothing, so it is not a pass. */
+const allPassed = (checks) => checks.length > 0 && checks.every((c) => c.ok);
+/** Cuts long upstream messages (events, curl errors) so the summary stays compact. */
+const truncate = (text, max = 200) => text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+
+;// CONCATENATED MODULE: ./src/verify/readiness.ts
+// Readiness of the workloads the action installed, judged from the objects as the
+// API returns them (raw JSON or @kubernetes/client-node models: the field names
+// are the same, timestamps may be strings or Dates). When a workload is not
+// ready, the check carries the evidence a human needs next: which pods fail and
+// why, and the latest events about them.
+
+const MAX_PODS = 10;
+const MAX_EVENTS = 5;
+const n = (value) => value ?? 0;
+/**
+ * Whether a rollout is complete, with the same rules as `kubectl rollout status`
+ * (observed generation, updated, available / ready counts), so the phase code
+ * can use it as the condition of a watch too.
+ */
+function rolloutState(kind, obj) {
+    const status = obj.status;
+    if (!status)
+        return { done: false, reason: 'no status yet', desired: 0, ready: 0 };
+    const daemon = kind === 'DaemonSet';
+    const desired = daemon ? n(status.desiredNumberScheduled) : (obj.spec?.replicas ?? 1);
+    const ready = daemon ? n(status.numberReady) : n(status.readyReplicas);
+    const state = (done, reason) => ({ done, reason, desired, ready });
+    const generation = obj.metadata?.generation;
+    if (generation !== undefined &&
+        status.observedGeneration !== undefined &&
+        status.observedGeneration < generation) {
+        return state(false, 'controller has not seen the latest spec');
+    }
+    if (daemon) {
+        if (desired === 0)
+            return state(false, 'scheduled on no node (0 desired)');
+        const updated = n(status.updatedNumberScheduled);
+        if (updated < desired)
+            return state(false, `${updated}/${desired} pods updated`);
+        const done = ready >= desired && n(status.numberAvailable) >= desired;
+        return state(done, `${ready}/${desired} pods ready`);
+    }
+    if (kind === 'Deployment') {
+        const progressing = status.conditions?.find((c) => c.type === 'Progressing');
+        if (progressing?.reason === 'ProgressDeadlineExceeded') {
+            return state(false, `progress deadline exceeded, ${ready}/${desired} ready`);
+        }
+        const updated = n(status.updatedReplicas);
+        if (updated < desired)
+            return state(false, `${updated}/${desired} replicas updated`);
+        const old = n(status.replicas) - updated;
+        if (old > 0)
+            return state(false, `${old} old replica(s) still terminating`);
+        const done = n(status.availableReplicas) >= updated && ready >= desired;
+        return state(done, `${ready}/${desired} replicas ready`);
+    }
+    // StatefulSet: with a partition, only some replicas are meant to update.
+    if (ready < desired)
+        return state(false, `${ready}/${desired} replicas ready`);
+    const rolling = (obj.spec?.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate';
+    const partition = obj.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    if (rolling && partition === 0 && status.updatedReplicas !== undefined) {
+        if (status.updatedReplicas < desired) {
+            return state(false, `${status.updatedReplicas}/${desired} replicas updated`);
+        }
+        if (status.updateRevision && status.currentRevision !== status.updateRevision) {
+            return state(false, 'rolling update still in progress');
+        }
+    }
+    return state(true, `${ready}/${desired} replicas ready`);
+}
+function selectorMatches(selector, labels = {}) {
+    // An empty or missing selector would match every pod in the namespace; for a
+    // workload that is a misconfiguration, so it matches none.
+    if (!selector || (!selector.matchLabels && !selector.matchExpressions?.length))
+        return false;
+    for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+        if (labels[key] !== value)
+            return false;
+    }
+    for (const expr of selector.matchExpressions ?? []) {
+        const has = Object.hasOwn(labels, expr.key);
+        const value = labels[expr.key];
+        const values = expr.values ?? [];
+        switch (expr.operator) {
+            case 'In':
+                if (!has || !values.includes(value))
+                    return false;
+                break;
+            case 'NotIn':
+                if (has && values.includes(value))
+                    return false;
+                break;
+            case 'Exists':
+                if (!has)
+                    return false;
+                break;
+            case 'DoesNotExist':
+                if (has)
+                    return false;
+                break;
+            default:
+                return false;
+        }
+    }
+    return true;
+}
+function describeState(container, state, init) {
+    const where = init ? `init container ${container}` : container;
+    if (state?.waiting) {
+        const reason = state.waiting.reason ?? 'Waiting';
+        return state.waiting.message
+            ? `${where}: ${reason}: ${truncate(state.waiting.message)}`
+            : `${where}: ${reason}`;
+    }
+    if (state?.terminated) {
+        const { reason = 'Terminated', exitCode } = state.terminated;
+        // A plain init container that exited 0 did its job.
+        if (init && exitCode === 0)
+            return undefined;
+        return `${where}: ${reason} (exit code ${exitCode ?? '?'})`;
+    }
+    return undefined;
+}
+function isPodReady(pod) {
+    return (pod.status?.phase === 'Running' &&
+        !pod.metadata?.deletionTimestamp &&
+        pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true);
+}
+/** Why a pod is not ready, most telling first; empty for a ready pod. */
+function podReport(pod) {
+    const status = pod.status ?? {};
+    const reasons = [];
+    const name = pod.metadata?.name ?? '?';
+    const phase = status.phase ?? 'Unknown';
+    const containers = [
+        ...(status.initContainerStatuses ?? []).map((s) => ({ s, init: true })),
+        ...(status.containerStatuses ?? []).map((s) => ({ s, init: false })),
+    ];
+    const restarts = containers.reduce((sum, { s }) => sum + n(s.restartCount), 0);
+    if (isPodReady(pod))
+        return { name, phase, restarts, reasons };
+    if (pod.metadata?.deletionTimestamp)
+        reasons.push('terminating');
+    if (status.reason) {
+        reasons.push(status.message ? `${status.reason}: ${truncate(status.message)}` : status.reason);
+    }
+    const scheduled = status.conditions?.find((c) => c.type === 'PodScheduled');
+    if (scheduled?.status === 'False') {
+        reasons.push(`${scheduled.reason ?? 'Unschedulable'}: ${truncate(scheduled.message ?? '')}`.replace(/: $/, ''));
+    }
+    for (const { s, init } of containers) {
+        const now = describeState(s.name ?? '?', s.state, init);
+        if (now)
+            reasons.push(now);
+        else if (s.state?.running && s.ready === false) {
+            reasons.push(`${init ? `init container ${s.name}` : s.name}: running but not ready`);
+        }
+        if (n(s.restartCount) > 0) {
+            const last = s.lastState?.terminated;
+            const lastWhy = last
+                ? ` (last: ${last.reason ?? 'terminated'}, exit code ${last.exitCode ?? '?'})`
+                : '';
+            reasons.push(`${s.name ?? '?'}: restarted ${s.restartCount} time(s)${lastWhy}`);
+        }
+    }
+    if (reasons.length === 0) {
+        const ready = status.conditions?.find((c) => c.type === 'Ready');
+        reasons.push(ready?.reason
+            ? `not ready: ${ready.reason}${ready.message ? `: ${truncate(ready.message)}` : ''}`
+            : `phase ${phase}`);
+    }
+    return { name, phase, restarts, reasons };
+}
+const timeOf = (e) => {
+    const t = e.series?.lastObservedTime ??
+        e.lastTimestamp ??
+        e.eventTime ??
+        e.firstTimestamp ??
+        e.metadata?.creationTimestamp;
+    if (!t)
+        return undefined;
+    return t instanceof Date ? t.toISOString() : t;
+};
+const readiness_escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Names that the controllers derive from a workload's name, for events about objects already gone. */
+function ownedNamePatterns(kind, name) {
+    const base = readiness_escape(name);
+    switch (kind) {
+        case 'Deployment':
+            return [
+                { kind: 'ReplicaSet', pattern: new RegExp(`^${base}-[a-z0-9]{1,10}$`) },
+                { kind: 'Pod', pattern: new RegExp(`^${base}-[a-z0-9]{1,10}-[a-z0-9]{5}$`) },
+            ];
+        case 'DaemonSet':
+            return [{ kind: 'Pod', pattern: new RegExp(`^${base}-[a-z0-9]{5}$`) }];
+        case 'StatefulSet':
+            return [{ kind: 'Pod', pattern: new RegExp(`^${base}-\\d+$`) }];
+    }
+}
+/** Latest events about the workload, its ReplicaSets and its pods; warnings first. */
+function eventsFor(ref, podNames, events, max = MAX_EVENTS) {
+    const patterns = ownedNamePatterns(ref.kind, ref.name);
+    const relevant = events.filter((e) => {
+        const o = e.involvedObject;
+        if (!o?.name || (o.namespace ?? e.metadata?.namespace) !== ref.namespace)
+            return false;
+        if (o.kind === ref.kind && o.name === ref.name)
+            return true;
+        if (o.kind === 'Pod' && podNames.has(o.name))
+            return true;
+        return patterns.some((p) => p.kind === o.kind && p.pattern.test(o.name));
+    });
+    const warning = (e) => (e.type === 'Warning' ? 0 : 1);
+    return relevant
+        .toSorted((a, b) => warning(a) - warning(b) || (timeOf(b) ?? '').localeCompare(timeOf(a) ?? ''))
+        .slice(0, max)
+        .map((e) => {
+        const time = timeOf(e);
+        return {
+            type: e.type ?? 'Normal',
+            reason: e.reason ?? '',
+            object: `${e.involvedObject?.kind ?? '?'}/${e.involvedObject?.name ?? '?'}`,
+            message: truncate(e.message ?? ''),
+            count: e.series?.count ?? e.count ?? 1,
+            ...(time ? { time } : {}),
+        };
+    });
+}
+function checkWorkload(cluster, kind, obj, pods, events) {
+    const ref = {
+        kind,
+        namespace: obj.metadata?.namespace ?? '',
+        name: obj.metadata?.name ?? '?',
+    };
+    const name = `${kind} ${ref.namespace}/${ref.name}`;
+    const state = rolloutState(kind, obj);
+    const own = pods.filter((p) => p.metadata?.namespace === ref.namespace &&
+        selectorMatches(obj.spec?.selector, p.metadata?.labels));
+    const base = {
+        kind,
+        namespace: ref.namespace,
+        name: ref.name,
+        desired: state.desired,
+        ready: state.ready,
+    };
+    if (state.done)
+        return passed(name, cluster, state.reason, base);
+    const failing = own.map(podReport).filter((p) => p.reasons.length > 0);
+    const latest = eventsFor(ref, new Set(own.map((p) => p.metadata?.name ?? '')), events);
+    const first = failing[0];
+    const firstWarning = latest.find((e) => e.type === 'Warning');
+    let why = state.reason;
+    if (first)
+        why += `; ${first.name}: ${first.reasons[0]}`;
+    else if (firstWarning)
+        why += `; ${firstWarning.object}: ${firstWarning.reason}: ${firstWarning.message}`;
+    else if (own.length === 0 && state.desired > 0)
+        why += '; no pods exist';
+    return failed(name, cluster, why, {
+        ...base,
+        pods: failing.slice(0, MAX_PODS),
+        ...(failing.length > MAX_PODS ? { morePods: failing.length - MAX_PODS } : {}),
+        events: latest,
+    });
+}
+/** One check per workload (and per expected workload that does not exist). */
+function analyzeReadiness(evidence) {
+    const { cluster, pods, events } = evidence;
+    const groups = [
+        ['Deployment', evidence.deployments ?? []],
+        ['DaemonSet', evidence.daemonSets ?? []],
+        ['StatefulSet', evidence.statefulSets ?? []],
+    ];
+    const checks = [];
+    const seen = new Set();
+    for (const [kind, objects] of groups) {
+        for (const obj of objects) {
+            seen.add(`${kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`);
+            checks.push(checkWorkload(cluster, kind, obj, pods, events));
+        }
+    }
+    for (const ref of evidence.expected ?? []) {
+        if (seen.has(`${ref.kind}/${ref.namespace}/${ref.name}`))
+            continue;
+        checks.push(failed(`${ref.kind} ${ref.namespace}/${ref.name}`, cluster, `${ref.kind} not found`, {
+            ...ref,
+            events: eventsFor(ref, new Set(), events),
+        }));
+    }
+    return checks;
+}
+
 ;// CONCATENATED MODULE: ./src/cluster/rollout.ts
+
 const ROLLOUT_KINDS = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
 /** Returns null when rolled out, else what is missing. */
 function rolloutGap(o) {
-    const status = (o.status ?? {});
-    const generation = o.metadata.generation ?? 0;
-    if ((status.observedGeneration ?? 0) < generation)
-        return 'the controller has not seen the latest spec yet';
-    if (o.kind === 'DaemonSet') {
-        const desired = status.desiredNumberScheduled ?? 0;
-        const ready = status.numberReady ?? 0;
-        const updated = status.updatedNumberScheduled ?? 0;
-        return ready >= desired && updated >= desired
-            ? null
-            : `${ready}/${desired} pods ready, ${updated} updated`;
-    }
-    const want = o.spec?.replicas ?? 1;
-    const ready = status.readyReplicas ?? 0;
-    const updated = status.updatedReplicas ?? 0;
-    return ready >= want && updated >= want
-        ? null
-        : `${ready}/${want} replicas ready, ${updated} updated`;
+    const state = rolloutState(o.kind, o);
+    return state.done ? null : state.reason;
 }
 async function waitForRollouts(client, objects) {
     const workloads = objects.filter((o) => ROLLOUT_KINDS.has(o.kind));
-    await Promise.all(workloads.map((w) => client.waitFor(w, (o) => rolloutGap(o) === null, (o) => (o ? (rolloutGap(o) ?? 'ready') : 'it does not exist'))));
+    await Promise.all(workloads.map((w) => client.waitFor(w, (o) => rolloutGap({ ...o, kind: w.kind }) === null, (o) => (o ? (rolloutGap({ ...o, kind: w.kind }) ?? 'ready') : 'it does not exist'))));
 }
 
 // EXTERNAL MODULE: ./src/names.ts
@@ -848,16 +1132,6 @@ async function runCertManager(ctx) {
         };
     });
 }
-
-;// CONCATENATED MODULE: ./src/verify/check.ts
-// The one result shape every analyzer returns, so the report can render any of
-// them in the same table and the `result` output can carry them as JSON.
-const passed = (name, cluster, reason, details) => ({ name, cluster, ok: true, reason, ...(details ? { details } : {}) });
-const failed = (name, cluster, reason, details) => ({ name, cluster, ok: false, reason, ...(details ? { details } : {}) });
-/** An empty list proves nothing, so it is not a pass. */
-const allPassed = (checks) => checks.length > 0 && checks.every((c) => c.ok);
-/** Cuts long upstream messages (events, curl errors) so the summary stays compact. */
-const truncate = (text, max = 200) => text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 
 ;// CONCATENATED MODULE: ./src/verify/x509.ts
 // Small helpers over Node's X509Certificate (OpenSSL underneath), shared by the
@@ -1454,295 +1728,6 @@ async function runExamples(ctx) {
         log(`ready: ${deployments.join(', ')}`);
         return { records };
     });
-}
-
-;// CONCATENATED MODULE: ./src/verify/readiness.ts
-// Readiness of the workloads the action installed, judged from the objects as the
-// API returns them (raw JSON or @kubernetes/client-node models: the field names
-// are the same, timestamps may be strings or Dates). When a workload is not
-// ready, the check carries the evidence a human needs next: which pods fail and
-// why, and the latest events about them.
-
-const MAX_PODS = 10;
-const MAX_EVENTS = 5;
-const n = (value) => value ?? 0;
-/**
- * Whether a rollout is complete, with the same rules as `kubectl rollout status`
- * (observed generation, updated, available / ready counts), so the phase code
- * can use it as the condition of a watch too.
- */
-function rolloutState(kind, obj) {
-    const status = obj.status;
-    if (!status)
-        return { done: false, reason: 'no status yet', desired: 0, ready: 0 };
-    const daemon = kind === 'DaemonSet';
-    const desired = daemon ? n(status.desiredNumberScheduled) : (obj.spec?.replicas ?? 1);
-    const ready = daemon ? n(status.numberReady) : n(status.readyReplicas);
-    const state = (done, reason) => ({ done, reason, desired, ready });
-    const generation = obj.metadata?.generation;
-    if (generation !== undefined &&
-        status.observedGeneration !== undefined &&
-        status.observedGeneration < generation) {
-        return state(false, 'controller has not seen the latest spec');
-    }
-    if (daemon) {
-        if (desired === 0)
-            return state(false, 'scheduled on no node (0 desired)');
-        const updated = n(status.updatedNumberScheduled);
-        if (updated < desired)
-            return state(false, `${updated}/${desired} pods updated`);
-        const done = ready >= desired && n(status.numberAvailable) >= desired;
-        return state(done, `${ready}/${desired} pods ready`);
-    }
-    if (kind === 'Deployment') {
-        const progressing = status.conditions?.find((c) => c.type === 'Progressing');
-        if (progressing?.reason === 'ProgressDeadlineExceeded') {
-            return state(false, `progress deadline exceeded, ${ready}/${desired} ready`);
-        }
-        const updated = n(status.updatedReplicas);
-        if (updated < desired)
-            return state(false, `${updated}/${desired} replicas updated`);
-        const old = n(status.replicas) - updated;
-        if (old > 0)
-            return state(false, `${old} old replica(s) still terminating`);
-        const done = n(status.availableReplicas) >= updated && ready >= desired;
-        return state(done, `${ready}/${desired} replicas ready`);
-    }
-    // StatefulSet: with a partition, only some replicas are meant to update.
-    if (ready < desired)
-        return state(false, `${ready}/${desired} replicas ready`);
-    const rolling = (obj.spec?.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate';
-    const partition = obj.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-    if (rolling && partition === 0 && status.updatedReplicas !== undefined) {
-        if (status.updatedReplicas < desired) {
-            return state(false, `${status.updatedReplicas}/${desired} replicas updated`);
-        }
-        if (status.updateRevision && status.currentRevision !== status.updateRevision) {
-            return state(false, 'rolling update still in progress');
-        }
-    }
-    return state(true, `${ready}/${desired} replicas ready`);
-}
-function selectorMatches(selector, labels = {}) {
-    // An empty or missing selector would match every pod in the namespace; for a
-    // workload that is a misconfiguration, so it matches none.
-    if (!selector || (!selector.matchLabels && !selector.matchExpressions?.length))
-        return false;
-    for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-        if (labels[key] !== value)
-            return false;
-    }
-    for (const expr of selector.matchExpressions ?? []) {
-        const has = Object.hasOwn(labels, expr.key);
-        const value = labels[expr.key];
-        const values = expr.values ?? [];
-        switch (expr.operator) {
-            case 'In':
-                if (!has || !values.includes(value))
-                    return false;
-                break;
-            case 'NotIn':
-                if (has && values.includes(value))
-                    return false;
-                break;
-            case 'Exists':
-                if (!has)
-                    return false;
-                break;
-            case 'DoesNotExist':
-                if (has)
-                    return false;
-                break;
-            default:
-                return false;
-        }
-    }
-    return true;
-}
-function describeState(container, state, init) {
-    const where = init ? `init container ${container}` : container;
-    if (state?.waiting) {
-        const reason = state.waiting.reason ?? 'Waiting';
-        return state.waiting.message
-            ? `${where}: ${reason}: ${truncate(state.waiting.message)}`
-            : `${where}: ${reason}`;
-    }
-    if (state?.terminated) {
-        const { reason = 'Terminated', exitCode } = state.terminated;
-        // A plain init container that exited 0 did its job.
-        if (init && exitCode === 0)
-            return undefined;
-        return `${where}: ${reason} (exit code ${exitCode ?? '?'})`;
-    }
-    return undefined;
-}
-function isPodReady(pod) {
-    return (pod.status?.phase === 'Running' &&
-        !pod.metadata?.deletionTimestamp &&
-        pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true);
-}
-/** Why a pod is not ready, most telling first; empty for a ready pod. */
-function podReport(pod) {
-    const status = pod.status ?? {};
-    const reasons = [];
-    const name = pod.metadata?.name ?? '?';
-    const phase = status.phase ?? 'Unknown';
-    const containers = [
-        ...(status.initContainerStatuses ?? []).map((s) => ({ s, init: true })),
-        ...(status.containerStatuses ?? []).map((s) => ({ s, init: false })),
-    ];
-    const restarts = containers.reduce((sum, { s }) => sum + n(s.restartCount), 0);
-    if (isPodReady(pod))
-        return { name, phase, restarts, reasons };
-    if (pod.metadata?.deletionTimestamp)
-        reasons.push('terminating');
-    if (status.reason) {
-        reasons.push(status.message ? `${status.reason}: ${truncate(status.message)}` : status.reason);
-    }
-    const scheduled = status.conditions?.find((c) => c.type === 'PodScheduled');
-    if (scheduled?.status === 'False') {
-        reasons.push(`${scheduled.reason ?? 'Unschedulable'}: ${truncate(scheduled.message ?? '')}`.replace(/: $/, ''));
-    }
-    for (const { s, init } of containers) {
-        const now = describeState(s.name ?? '?', s.state, init);
-        if (now)
-            reasons.push(now);
-        else if (s.state?.running && s.ready === false) {
-            reasons.push(`${init ? `init container ${s.name}` : s.name}: running but not ready`);
-        }
-        if (n(s.restartCount) > 0) {
-            const last = s.lastState?.terminated;
-            const lastWhy = last
-                ? ` (last: ${last.reason ?? 'terminated'}, exit code ${last.exitCode ?? '?'})`
-                : '';
-            reasons.push(`${s.name ?? '?'}: restarted ${s.restartCount} time(s)${lastWhy}`);
-        }
-    }
-    if (reasons.length === 0) {
-        const ready = status.conditions?.find((c) => c.type === 'Ready');
-        reasons.push(ready?.reason
-            ? `not ready: ${ready.reason}${ready.message ? `: ${truncate(ready.message)}` : ''}`
-            : `phase ${phase}`);
-    }
-    return { name, phase, restarts, reasons };
-}
-const timeOf = (e) => {
-    const t = e.series?.lastObservedTime ??
-        e.lastTimestamp ??
-        e.eventTime ??
-        e.firstTimestamp ??
-        e.metadata?.creationTimestamp;
-    if (!t)
-        return undefined;
-    return t instanceof Date ? t.toISOString() : t;
-};
-const readiness_escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** Names that the controllers derive from a workload's name, for events about objects already gone. */
-function ownedNamePatterns(kind, name) {
-    const base = readiness_escape(name);
-    switch (kind) {
-        case 'Deployment':
-            return [
-                { kind: 'ReplicaSet', pattern: new RegExp(`^${base}-[a-z0-9]{1,10}$`) },
-                { kind: 'Pod', pattern: new RegExp(`^${base}-[a-z0-9]{1,10}-[a-z0-9]{5}$`) },
-            ];
-        case 'DaemonSet':
-            return [{ kind: 'Pod', pattern: new RegExp(`^${base}-[a-z0-9]{5}$`) }];
-        case 'StatefulSet':
-            return [{ kind: 'Pod', pattern: new RegExp(`^${base}-\\d+$`) }];
-    }
-}
-/** Latest events about the workload, its ReplicaSets and its pods; warnings first. */
-function eventsFor(ref, podNames, events, max = MAX_EVENTS) {
-    const patterns = ownedNamePatterns(ref.kind, ref.name);
-    const relevant = events.filter((e) => {
-        const o = e.involvedObject;
-        if (!o?.name || (o.namespace ?? e.metadata?.namespace) !== ref.namespace)
-            return false;
-        if (o.kind === ref.kind && o.name === ref.name)
-            return true;
-        if (o.kind === 'Pod' && podNames.has(o.name))
-            return true;
-        return patterns.some((p) => p.kind === o.kind && p.pattern.test(o.name));
-    });
-    const warning = (e) => (e.type === 'Warning' ? 0 : 1);
-    return relevant
-        .toSorted((a, b) => warning(a) - warning(b) || (timeOf(b) ?? '').localeCompare(timeOf(a) ?? ''))
-        .slice(0, max)
-        .map((e) => {
-        const time = timeOf(e);
-        return {
-            type: e.type ?? 'Normal',
-            reason: e.reason ?? '',
-            object: `${e.involvedObject?.kind ?? '?'}/${e.involvedObject?.name ?? '?'}`,
-            message: truncate(e.message ?? ''),
-            count: e.series?.count ?? e.count ?? 1,
-            ...(time ? { time } : {}),
-        };
-    });
-}
-function checkWorkload(cluster, kind, obj, pods, events) {
-    const ref = {
-        kind,
-        namespace: obj.metadata?.namespace ?? '',
-        name: obj.metadata?.name ?? '?',
-    };
-    const name = `${kind} ${ref.namespace}/${ref.name}`;
-    const state = rolloutState(kind, obj);
-    const own = pods.filter((p) => p.metadata?.namespace === ref.namespace &&
-        selectorMatches(obj.spec?.selector, p.metadata?.labels));
-    const base = {
-        kind,
-        namespace: ref.namespace,
-        name: ref.name,
-        desired: state.desired,
-        ready: state.ready,
-    };
-    if (state.done)
-        return passed(name, cluster, state.reason, base);
-    const failing = own.map(podReport).filter((p) => p.reasons.length > 0);
-    const latest = eventsFor(ref, new Set(own.map((p) => p.metadata?.name ?? '')), events);
-    const first = failing[0];
-    const firstWarning = latest.find((e) => e.type === 'Warning');
-    let why = state.reason;
-    if (first)
-        why += `; ${first.name}: ${first.reasons[0]}`;
-    else if (firstWarning)
-        why += `; ${firstWarning.object}: ${firstWarning.reason}: ${firstWarning.message}`;
-    else if (own.length === 0 && state.desired > 0)
-        why += '; no pods exist';
-    return failed(name, cluster, why, {
-        ...base,
-        pods: failing.slice(0, MAX_PODS),
-        ...(failing.length > MAX_PODS ? { morePods: failing.length - MAX_PODS } : {}),
-        events: latest,
-    });
-}
-/** One check per workload (and per expected workload that does not exist). */
-function analyzeReadiness(evidence) {
-    const { cluster, pods, events } = evidence;
-    const groups = [
-        ['Deployment', evidence.deployments ?? []],
-        ['DaemonSet', evidence.daemonSets ?? []],
-        ['StatefulSet', evidence.statefulSets ?? []],
-    ];
-    const checks = [];
-    const seen = new Set();
-    for (const [kind, objects] of groups) {
-        for (const obj of objects) {
-            seen.add(`${kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`);
-            checks.push(checkWorkload(cluster, kind, obj, pods, events));
-        }
-    }
-    for (const ref of evidence.expected ?? []) {
-        if (seen.has(`${ref.kind}/${ref.namespace}/${ref.name}`))
-            continue;
-        checks.push(failed(`${ref.kind} ${ref.namespace}/${ref.name}`, cluster, `${ref.kind} not found`, {
-            ...ref,
-            events: eventsFor(ref, new Set(), events),
-        }));
-    }
-    return checks;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/identities.ts
@@ -2623,10 +2608,39 @@ function analyzeNorthSouth(evidence) {
 
 // EXTERNAL MODULE: ./src/report/markdown.ts
 var markdown = __webpack_require__(4285);
+;// CONCATENATED MODULE: ./src/report/traffic-section.ts
+
+function trafficSection(check) {
+    const summary = check.details;
+    if (!summary || typeof summary.total !== 'number')
+        return undefined;
+    const rows = Object.entries(summary.versions).map(([version, stats]) => [
+        version,
+        stats.cluster ?? '?',
+        String(stats.count),
+        `${Math.round(stats.share * 100)}%`,
+    ]);
+    if (summary.failed > 0)
+        rows.push([
+            'failed',
+            '',
+            String(summary.failed),
+            `${Math.round((summary.failed / Math.max(1, summary.total)) * 100)}%`,
+        ]);
+    const latency = summary.latencyMs
+        ? `latency p50 ${summary.latencyMs.p50} ms · p95 ${summary.latencyMs.p95} ms · max ${summary.latencyMs.max} ms`
+        : 'no latency: no request answered';
+    return {
+        title: `${check.name} from ${check.cluster} ${(0,markdown/* verdict */.WJ)(check.ok)}`,
+        markdown: `${(0,markdown/* markdownTable */.Qj)(['answer', 'cluster', 'requests', 'share'], rows)}\n\n${summary.total} requests · ${latency}`,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/phases/verify.ts
 // Seed: the "Verification" sections. Gathers evidence from the clusters (API
 // reads, exec into SPIRE servers and the sleep pod, istioctl proxy-config) and
 // hands it to the pure analyzers in src/verify/, which decide.
+
 
 
 
@@ -2904,6 +2918,11 @@ async function runVerify(ctx) {
     });
     await once('east-west', () => eastWest(ctx));
     await once('north-south', () => northSouth(ctx));
+    for (const check of checks) {
+        const section = trafficSection(check);
+        if (section)
+            sections.push(section);
+    }
     const outcomes = ctx.clients.map((c) => {
         const mine = checks.filter((x) => x.cluster === c.cluster.context);
         return {

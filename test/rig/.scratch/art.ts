@@ -1,0 +1,10 @@
+import { startArtifactServer } from '../artifact-server.ts';
+const t0 = Date.now();
+const s = await startArtifactServer({ cacheDir: '/tmp/rigt/cache' });
+console.log(s.url, s.versions, s.istioctlSha256, Date.now() - t0, 'ms');
+const r = await fetch(`${s.istioctlBaseUrl}/${s.versions.istio}/istioctl-${s.versions.istio}-linux-amd64.tar.gz.sha256`);
+console.log(await r.text());
+const r2 = await fetch(`${s.istioctlBaseUrl}/${s.versions.istio}/istioctl-${s.versions.istio}-linux-amd64.tar.gz`);
+const b = Buffer.from(await r2.arrayBuffer()); console.log(r2.status, b.length);
+console.log(s.requests);
+await s.close();
