@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadBinaries, type Binaries } from '../test/rig/binaries.ts';
 import { rigLayout, type ClusterLayout } from '../test/rig/layout.ts';
 import { up, type RigInfo } from '../test/rig/rig.ts';
@@ -23,16 +23,23 @@ import { startArtifactServer, type ArtifactServer } from '../test/rig/artifact-s
 const run = promisify(execFile);
 const rig = rigLayout();
 const [c1, c2] = rig.clusters as [ClusterLayout, ClusterLayout];
-const NS = 'rig-selftest';
+// Names of this run: a previous run's namespace may still be terminating.
+const RUN = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const NS = `rig-selftest-${RUN}`;
+const SPIRE_POD = `rig-selftest-spire-${RUN}`;
 
 let bin: Binaries;
 let info: RigInfo;
+let setupError: Error | undefined;
+
+// No kubectl call may hang a test run (a stuck exec stdin once did).
+const KUBECTL_OPTS = { maxBuffer: 64 << 20, timeout: 120_000 };
 
 async function kubectl(c: ClusterLayout, args: string[], input?: string): Promise<string> {
   const argv = ['--kubeconfig', info.kubeconfig, '--context', c.name, ...args];
-  if (input === undefined) return (await run(bin.kubectl, argv, { maxBuffer: 64 << 20 })).stdout;
+  if (input === undefined) return (await run(bin.kubectl, argv, KUBECTL_OPTS)).stdout;
   return new Promise((resolve, reject) => {
-    const child = execFile(bin.kubectl, argv, { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+    const child = execFile(bin.kubectl, argv, KUBECTL_OPTS, (err, stdout, stderr) =>
       err
         ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr || err.message}`))
         : resolve(stdout),
@@ -83,15 +90,23 @@ const podTemplate = (container: string) => ({
 
 describe('test rig', { timeout: 15 * 60_000 }, () => {
   before(async () => {
-    // Throws with the build command when the binaries are missing: every test then fails.
-    bin = loadBinaries(rig.cacheDir);
-    info = await up(rig);
-    console.log(
-      info.alreadyUp ? 'rig already up' : `rig started in ${(info.startMs / 1000).toFixed(1)} s`,
-    );
-    for (const c of rig.clusters) {
-      await apply(c, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }]);
+    try {
+      // Throws with the build command when the binaries are missing.
+      bin = loadBinaries(rig.cacheDir);
+      info = await up(rig);
+      console.log(
+        info.alreadyUp ? 'rig already up' : `rig started in ${(info.startMs / 1000).toFixed(1)} s`,
+      );
+      for (const c of rig.clusters) {
+        await apply(c, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }]);
+      }
+    } catch (err) {
+      setupError = err as Error;
     }
+  });
+  // Every test then fails with the setup error; a failing hook would only mark them cancelled.
+  beforeEach(() => {
+    if (setupError) throw setupError;
   });
 
   after(async () => {
@@ -226,9 +241,9 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
             apiVersion: 'v1',
             kind: 'Pod',
             metadata: {
-              name: 'rig-selftest-spire',
+              name: SPIRE_POD,
               namespace: 'spire',
-              labels: { app: 'rig-selftest-spire' },
+              labels: { app: SPIRE_POD },
             },
             spec: {
               containers: [
@@ -250,7 +265,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
               metadata: { name: 'spire-server', namespace: 'spire' },
               spec: {
                 type: 'LoadBalancer',
-                selector: { app: 'rig-selftest-spire' },
+                selector: { app: SPIRE_POD },
                 ports: [{ name: 'federation', port: 8443, targetPort: 8443 }],
               },
             },
@@ -261,14 +276,14 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
           'spire',
           'wait',
           '--for=condition=Ready',
-          'pod/rig-selftest-spire',
+          `pod/${SPIRE_POD}`,
           '--timeout=60s',
         ]);
         const pem = await kubectl(c, [
           'exec',
           '-n',
           'spire',
-          'rig-selftest-spire',
+          SPIRE_POD,
           '-c',
           'spire-server',
           '--',
@@ -315,6 +330,31 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         bundles.get(c2.name),
         'each cluster has its own SPIRE CA',
       );
+
+      // `bundle set` reads the bundle from stdin, as the seed pipes it in: that needs the exec's
+      // stdin to reach EOF (kwok never closes it; the rig's relay does). A trust domain of its
+      // own keeps foo.com/bar.com federation untouched.
+      const spire = (args: string[], input?: string) =>
+        kubectl(
+          c1,
+          ['exec', ...(input === undefined ? [] : ['-i']), '-n', 'spire', SPIRE_POD]
+            .concat(['-c', 'spire-server', '--', './bin/spire-server', ...args])
+            .concat(['-socketPath', '/run/spire/sockets/server.sock']),
+          input,
+        );
+      const id = 'spiffe://rig-selftest.example';
+      const t0 = Date.now();
+      await spire(['bundle', 'set', '-id', id], bundles.get(c2.name));
+      assert.ok(Date.now() - t0 < 10_000, `bundle set took ${Date.now() - t0} ms`);
+      try {
+        const listed = await spire(['bundle', 'list', '-id', id]);
+        assert.equal(
+          new X509Certificate(listed).fingerprint256,
+          new X509Certificate(bundles.get(c2.name)!).fingerprint256,
+        );
+      } finally {
+        await spire(['bundle', 'delete', '-id', id]);
+      }
     } finally {
       for (const c of rig.clusters) {
         await kubectl(c, [
@@ -322,7 +362,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
           'pod',
           '-n',
           'spire',
-          'rig-selftest-spire',
+          SPIRE_POD,
           '--wait=false',
           '--ignore-not-found',
         ]).catch(() => '');
@@ -342,12 +382,12 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
 
   it('calls a webhook whose Service no real pod serves, and the rig allows the request', async () => {
     const c = c1;
-    const name = `rig-selftest-${process.pid}`;
+    const name = `rig-selftest-${RUN}`;
     await apply(c, [
       {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name: `${NS}-hooked`, labels: { 'rig-selftest/hooked': 'true' } },
+        metadata: { name: `${NS}-hooked`, labels: { 'rig-selftest/hooked': RUN } },
       },
       {
         apiVersion: 'apps/v1',
@@ -379,7 +419,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
             sideEffects: 'None',
             failurePolicy: 'Fail',
             timeoutSeconds: 5,
-            namespaceSelector: { matchLabels: { 'rig-selftest/hooked': 'true' } },
+            namespaceSelector: { matchLabels: { 'rig-selftest/hooked': RUN } },
             rules: [
               {
                 apiGroups: [''],
@@ -441,6 +481,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
     let server: ArtifactServer;
     let dir: string;
     before(async () => {
+      if (setupError) return;
       server = await startArtifactServer({ cacheDir: rig.cacheDir });
       dir = mkdtempSync(join(tmpdir(), 'rig-artifacts-'));
     });

@@ -15,6 +15,12 @@ __webpack_require__.d(__webpack_exports__, {
 var core = __webpack_require__(6058);
 // EXTERNAL MODULE: ./src/kubeconfig.ts
 var kubeconfig = __webpack_require__(5180);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __webpack_require__(7067);
+var external_node_http_default = /*#__PURE__*/__webpack_require__.n(external_node_http_);
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __webpack_require__(4708);
+var external_node_https_default = /*#__PURE__*/__webpack_require__.n(external_node_https_);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __webpack_require__(7075);
 // EXTERNAL MODULE: ./node_modules/p-retry/index.js + 1 modules
@@ -35,6 +41,8 @@ var errors = __webpack_require__(8859);
 // The one place that talks to a cluster: server-side apply with our field
 // manager, read, list, delete, wait by watch, exec. Transient failures are
 // retried within the run's timeout; everything else becomes a ClusterError.
+
+
 
 
 
@@ -118,11 +126,50 @@ class ClusterClient {
             }
         });
     }
+    /**
+     * One raw request to the API server. Apply bodies go out as the JSON we
+     * rendered: the client's typed serializer drops keys it models under other
+     * names (a CRD schema's `x-kubernetes-preserve-unknown-fields`, `enum`,
+     * `default`), which would silently corrupt what we apply.
+     */
+    async request(method, path, query, body, contentType) {
+        const options = { method, headers: {} };
+        await this.kc.applyToHTTPSOptions(options);
+        const base = this.kc.getCurrentCluster()?.server.replace(/\/+$/, '') ?? this.server;
+        const url = new URL(base + path);
+        for (const [key, value] of Object.entries(query))
+            url.searchParams.set(key, value);
+        const transport = url.protocol === 'http:' ? (external_node_http_default()) : (external_node_https_default());
+        return new Promise((resolve, reject) => {
+            const req = transport.request(url, {
+                ...options,
+                headers: { ...options.headers, 'Content-Type': contentType, Accept: 'application/json' },
+            }, (res) => {
+                const chunks = [];
+                res.on('data', (chunk) => chunks.push(chunk));
+                res.on('end', () => {
+                    const text = Buffer.concat(chunks).toString('utf8');
+                    const status = res.statusCode ?? 0;
+                    if (status >= 400)
+                        reject(Object.assign(new Error(`HTTP ${status}`), { code: status, body: text }));
+                    else
+                        resolve(JSON.parse(text));
+                });
+                res.on('error', reject);
+            });
+            req.setTimeout(60_000, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+            req.on('error', reject);
+            req.end(body);
+        });
+    }
     /** Server-side apply; reports whether the object was created, changed or left as it was. */
     async applyOne(object, fieldManager = config/* FIELD_MANAGER */.vy) {
         const ref = objectRef(object);
         const before = await this.read(object);
-        const after = await this.retry(`apply ${ref}`, () => this.objects.patch(object, undefined, undefined, fieldManager, true, dist/* PatchStrategy */.Qve.ServerSideApply));
+        const after = await this.retry(`apply ${ref}`, async () => {
+            const path = await this.objects.specUriPath({ ...object, metadata: { ...object.metadata } }, 'patch');
+            return this.request('PATCH', path, { fieldManager, force: 'true' }, JSON.stringify(object), 'application/apply-patch+yaml');
+        });
         const action = !before
             ? 'created'
             : before.metadata.resourceVersion === after.metadata?.resourceVersion

@@ -1,6 +1,8 @@
 // The one place that talks to a cluster: server-side apply with our field
 // manager, read, list, delete, wait by watch, exec. Transient failures are
 // retried within the run's timeout; everything else becomes a ClusterError.
+import http from 'node:http';
+import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import * as k8s from '@kubernetes/client-node';
@@ -126,20 +128,70 @@ export class ClusterClient {
     });
   }
 
+  /**
+   * One raw request to the API server. Apply bodies go out as the JSON we
+   * rendered: the client's typed serializer drops keys it models under other
+   * names (a CRD schema's `x-kubernetes-preserve-unknown-fields`, `enum`,
+   * `default`), which would silently corrupt what we apply.
+   */
+  private async request(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    body: string,
+    contentType: string,
+  ): Promise<K8sObject> {
+    const options: https.RequestOptions = { method, headers: {} };
+    await this.kc.applyToHTTPSOptions(options);
+    const base = this.kc.getCurrentCluster()?.server.replace(/\/+$/, '') ?? this.server;
+    const url = new URL(base + path);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    const transport = url.protocol === 'http:' ? http : https;
+    return new Promise<K8sObject>((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          ...options,
+          headers: { ...options.headers, 'Content-Type': contentType, Accept: 'application/json' },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 400)
+              reject(Object.assign(new Error(`HTTP ${status}`), { code: status, body: text }));
+            else resolve(JSON.parse(text) as K8sObject);
+          });
+          res.on('error', reject);
+        },
+      );
+      req.setTimeout(60_000, () =>
+        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   /** Server-side apply; reports whether the object was created, changed or left as it was. */
   async applyOne(object: K8sObject, fieldManager = FIELD_MANAGER): Promise<ApplyRecord> {
     const ref = objectRef(object);
     const before = await this.read(object);
-    const after = await this.retry(`apply ${ref}`, () =>
-      this.objects.patch(
-        object as k8s.KubernetesObject,
-        undefined,
-        undefined,
-        fieldManager,
-        true,
-        k8s.PatchStrategy.ServerSideApply,
-      ),
-    );
+    const after = await this.retry(`apply ${ref}`, async () => {
+      const path = await (this.objects as unknown as UriPathApi).specUriPath(
+        { ...object, metadata: { ...object.metadata } },
+        'patch',
+      );
+      return this.request(
+        'PATCH',
+        path,
+        { fieldManager, force: 'true' },
+        JSON.stringify(object),
+        'application/apply-patch+yaml',
+      );
+    });
     const action: ApplyAction = !before
       ? 'created'
       : before.metadata.resourceVersion === after.metadata?.resourceVersion

@@ -70,6 +70,7 @@ function bodyMessage(body: unknown): string | undefined {
 
 /** One line, no headers, no stack. */
 export function describeError(error: unknown): string {
+  if (error instanceof ClusterError) return error.message;
   const status = httpStatus(error);
   if (status !== undefined) {
     const message = bodyMessage((error as ApiLike).body) ?? 'no message';

@@ -1,27 +1,14 @@
 // Command lines and config files of one cluster's processes: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, kwok and a real SPIRE server.
 
-import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Binaries } from './binaries.ts';
 import { moduleDir } from './gomod.ts';
-import {
-  apiserverUrl,
-  pkiPaths,
-  SPIRE_BUNDLE_PORT,
-  SPIRE_SERVER_PORT,
-  type ClusterLayout,
-} from './layout.ts';
+import { pkiPaths, SPIRE_BUNDLE_PORT, SPIRE_SERVER_PORT, type ClusterLayout } from './layout.ts';
 import type { ProcessSpec } from './processes.ts';
-
-export type ComponentName =
-  | 'etcd'
-  | 'kube-apiserver'
-  | 'kube-controller-manager'
-  | 'kube-scheduler'
-  | 'kwok'
-  | 'spire-server';
 
 export function etcdSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
   const client = `http://127.0.0.1:${c.ports.etcdClient}`;
@@ -60,6 +47,13 @@ export function apiserverSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
       `--tls-cert-file=${p.servingCert}`,
       `--tls-private-key-file=${p.servingKey}`,
       `--client-ca-file=${p.caCert}`,
+      `--requestheader-client-ca-file=${p.frontProxyCaCert}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${p.frontProxyClientCert}`,
+      `--proxy-client-key-file=${p.frontProxyClientKey}`,
       '--authorization-mode=Node,RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${p.saPub}`,
@@ -233,7 +227,8 @@ if ((!seen)) && [[ \${1:-} != run && \${1:-} != validate && \${1:-} != -* && -n 
   ((added)) || out+=(-socketPath "$sock")
   args=("\${out[@]}")
 fi
-exec "$real" "\${args[@]}"
+# kwok never closes an exec's stdin; the relay ends it once the input is idle.
+exec ${JSON.stringify(process.execPath)} ${JSON.stringify(fileURLToPath(new URL('./exec-relay.ts', import.meta.url)))} "$real" "\${args[@]}"
 `;
   const file = join(binDir, 'spire-server');
   writeFileSync(file, script);
@@ -308,11 +303,3 @@ export function nodeObject(name: string): object {
     },
   };
 }
-
-export function listComponentLogs(c: ClusterLayout): string[] {
-  return readdirSync(c.dir)
-    .filter((f) => f.endsWith('.log'))
-    .map((f) => join(c.dir, f));
-}
-
-export { apiserverUrl };

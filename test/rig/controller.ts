@@ -230,7 +230,9 @@ class ClusterController {
       `/api/v1/persistentvolumes/${PV_PREFIX}${uid}`,
     ).catch((err: Error) => ({ status: 0, body: err.message }));
     if (res.status !== 404) {
-      this.log(`volume ${PV_PREFIX}${uid} for deleted pvc ${nsName(pvc)}: delete HTTP ${res.status}`);
+      this.log(
+        `volume ${PV_PREFIX}${uid} for deleted pvc ${nsName(pvc)}: delete HTTP ${res.status}`,
+      );
     }
   }
 

@@ -121,6 +121,9 @@ export function pkiPaths(c: ClusterLayout) {
     servingKey: join(d, 'apiserver.key'),
     adminCert: join(d, 'admin.crt'),
     adminKey: join(d, 'admin.key'),
+    frontProxyCaCert: join(d, 'front-proxy-ca.crt'),
+    frontProxyClientCert: join(d, 'front-proxy-client.crt'),
+    frontProxyClientKey: join(d, 'front-proxy-client.key'),
     saKey: join(d, 'sa.key'),
     saPub: join(d, 'sa.pub'),
     /** Kubeconfig with only this cluster, used by its own components. */

@@ -62,6 +62,14 @@ export function runningPid(dir: string, name: string): number | undefined {
   return /\) Z /.test(stat) ? undefined : rec.pid;
 }
 
+/** The caller's environment minus what only concerns the caller (e.g. `node --test`'s). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
 /** Starts the process unless it already runs; returns its pid. */
 export function startProcess(spec: ProcessSpec): number {
   const existing = runningPid(spec.dir, spec.name);
@@ -73,7 +81,7 @@ export function startProcess(spec: ProcessSpec): number {
     const [cmd, ...args] = spec.argv;
     const child = spawn(cmd!, args, {
       cwd: spec.cwd ?? spec.dir,
-      env: { ...process.env, ...spec.env },
+      env: childEnv(spec.env),
       detached: true,
       stdio: ['ignore', fd, fd],
     });

@@ -27,11 +27,12 @@ import {
   writeSpireExecWrapper,
 } from './components.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
-import { kubeconfigYaml, writeKubeconfig } from './kubeconfig.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
 import {
   apiserverUrl,
   pkiPaths,
   rigLayout,
+  SPIRE_BUNDLE_PORT,
   STATE_MARKER,
   type ClusterLayout,
   type RigLayout,
@@ -48,10 +49,21 @@ import {
 const run = promisify(execFile);
 const CONTROLLER = 'rig-controller';
 
+export interface RigClusterInfo {
+  context: string;
+  apiServer: string;
+  trustDomain: string;
+  /** Where that cluster's real SPIRE server serves its federation bundle endpoint. */
+  spireBundleEndpoint: string;
+  /** LoadBalancer IPs are `<lbPrefix>.<n>`. */
+  lbPrefix: string;
+}
+
 export interface RigInfo {
   kubeconfig: string;
   stateDir: string;
   contexts: string[];
+  clusters: RigClusterInfo[];
   /** Milliseconds `up` took; 0 when the rig was already up. */
   startMs: number;
   alreadyUp: boolean;
@@ -87,6 +99,7 @@ function httpOk(url: string): Promise<boolean> {
     });
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
+    req.end();
   });
 }
 
@@ -112,6 +125,12 @@ async function ensurePki(c: ClusterLayout): Promise<void> {
     organization: 'system:masters',
     usage: 'client',
   });
+  // The aggregation layer's CA: without it every component logs a missing requestheader CA.
+  const frontProxyCa = await createCa(`mesh-rig ${c.name} front-proxy CA`);
+  const frontProxy = await issueCert(frontProxyCa, {
+    commonName: 'front-proxy-client',
+    usage: 'client',
+  });
   const sa = await createKeyPair();
   const write = (f: string, s: string) => writeFileSync(f, s, { mode: 0o600 });
   write(p.caKey, ca.key);
@@ -119,6 +138,9 @@ async function ensurePki(c: ClusterLayout): Promise<void> {
   write(p.servingKey, serving.key);
   write(p.adminCert, admin.cert);
   write(p.adminKey, admin.key);
+  write(p.frontProxyCaCert, frontProxyCa.cert);
+  write(p.frontProxyClientCert, frontProxy.cert);
+  write(p.frontProxyClientKey, frontProxy.key);
   write(p.saKey, sa.privateKey);
   write(p.caCert, ca.cert);
   // Written last: its presence means the whole set exists.
@@ -262,12 +284,68 @@ async function healthy(rig: RigLayout, bin: Binaries): Promise<boolean> {
   return true;
 }
 
-export async function up(rig: RigLayout = rigLayout()): Promise<RigInfo> {
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Serialises `up` and `down` across processes (test files run in parallel and each may call
+ * up()). The lock sits next to the state directory, which `down` deletes.
+ */
+async function withRigLock<T>(rig: RigLayout, fn: () => Promise<T>): Promise<T> {
+  const lock = `${rig.stateDir}.lock`;
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = '';
+    try {
+      holder = readFileSync(lock, 'utf8');
+    } catch {
+      continue;
+    }
+    // An empty file is a lock being written, not a stale one.
+    if (holder && !pidAlive(Number(holder))) rmSync(lock, { force: true });
+    else if (Date.now() > deadline) throw new Error(`${lock} held by pid ${holder} for 10 min`);
+    else await sleep(200);
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+export function up(rig: RigLayout = rigLayout()): Promise<RigInfo> {
+  return withRigLock(rig, () => upLocked(rig));
+}
+
+export function down(rig: RigLayout = rigLayout()): Promise<void> {
+  return withRigLock(rig, () => downLocked(rig));
+}
+
+async function upLocked(rig: RigLayout): Promise<RigInfo> {
   const bin = loadBinaries(rig.cacheDir);
   const info = {
     kubeconfig: rig.kubeconfig,
     stateDir: rig.stateDir,
     contexts: rig.clusters.map((c) => c.name),
+    clusters: rig.clusters.map((c) => ({
+      context: c.name,
+      apiServer: apiserverUrl(c),
+      trustDomain: c.trustDomain,
+      spireBundleEndpoint: `https://${c.spireAddress}:${SPIRE_BUNDLE_PORT}`,
+      lbPrefix: c.lbPrefix,
+    })),
   };
   if (await healthy(rig, bin)) return { ...info, startMs: 0, alreadyUp: true };
   const t0 = Date.now();
@@ -298,14 +376,28 @@ export async function up(rig: RigLayout = rigLayout()): Promise<RigInfo> {
   return { ...info, startMs: Date.now() - t0, alreadyUp: false };
 }
 
-export async function down(rig: RigLayout = rigLayout()): Promise<void> {
+async function downLocked(rig: RigLayout): Promise<void> {
   if (!existsSync(rig.stateDir)) return;
   if (!existsSync(join(rig.stateDir, STATE_MARKER))) {
     throw new Error(`${rig.stateDir} has no ${STATE_MARKER} marker; refusing to delete it`);
   }
-  // The controller first, so it does not log the clusters going away as failures.
-  await stopProcess(rig.controllerDir, CONTROLLER);
-  await Promise.all(findPidFiles(rig.stateDir).map((p) => stopProcess(p.dir, p.name)));
+  // Clients before servers: the controller first (so it does not log the clusters going away),
+  // etcd last. Stopped all at once, the API servers and etcd each wait ~10 s for clients.
+  const tiers = [
+    [CONTROLLER],
+    ['kube-controller-manager', 'kube-scheduler', 'kwok', 'spire-server'],
+    ['kube-apiserver'],
+  ];
+  const pids = findPidFiles(rig.stateDir);
+  for (const tier of tiers) {
+    await Promise.all(
+      pids.filter((p) => tier.includes(p.name)).map((p) => stopProcess(p.dir, p.name)),
+    );
+  }
+  const rest = tiers.flat();
+  await Promise.all(
+    pids.filter((p) => !rest.includes(p.name)).map((p) => stopProcess(p.dir, p.name)),
+  );
   rmSync(rig.stateDir, { recursive: true, force: true });
 }
 
@@ -341,8 +433,6 @@ export async function status(rig: RigLayout = rigLayout()): Promise<ComponentSta
   entry('rig', rig.controllerDir, CONTROLLER, existsSync(join(rig.controllerDir, 'ready')));
   return out;
 }
-
-export { kubeconfigYaml };
 
 async function main(cmd: string | undefined): Promise<number> {
   const rig = rigLayout();

@@ -30,7 +30,7 @@ ISTIO_VERSION_BASE=1.32.0-alpha
 ISTIO_HUB=docker.io/istio
 
 # Build order matters only for wall time: longest first.
-ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok etcd actionlint)
+ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok cert-manager-controller k8s-workload-registrar etcd actionlint)
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 now() { echo "${EPOCHREALTIME/,/.}"; }
@@ -91,6 +91,18 @@ recipe() {
       R_CGO=1   # go-sqlite3 (DataStore "sql" with sqlite3) needs cgo
       R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
       R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    k8s-workload-registrar)
+      # SPIRE's registrar (reconcile mode) is in the main spire module up to 1.5.x; pure Go.
+      R_FAMILY=registrar R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/support/k8s/k8s-workload-registrar
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
+      R_VCMD="-version" R_EXPECT="${R_VERSION#v}" ;;
+    cert-manager-controller)
+      # Our own main.go wires cert-manager's library controllers: the proxy
+      # serves the library module but not its cmd/controller submodule.
+      R_FAMILY=cert-manager R_MOD=github.com/cert-manager/cert-manager R_PKG=.
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_VCMD="--version" R_EXPECT="$R_VERSION" ;;
     actionlint)
       R_FAMILY=actionlint R_MOD=github.com/rhysd/actionlint R_PKG=github.com/rhysd/actionlint/cmd/actionlint
       R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
@@ -101,7 +113,9 @@ recipe() {
   esac
   local key
   key=$( { printf '%s\n' "$1" "$R_PKG" "$R_CGO" "$R_TAGS" "$R_LDFLAGS"
-           cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"; } | sha256sum | cut -c1-12)
+           cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"
+           # A family with its own Go code (cert-manager) rebuilds when it changes.
+           cat "$HERE/$R_FAMILY"/*.go 2>/dev/null || true; } | sha256sum | cut -c1-12)
   R_DIR=$BIN/$1-$R_VERSION-$key
   R_PATH=$R_DIR/$1
 }
@@ -180,7 +194,6 @@ main() {
   local names=("$@") n
   if [[ ${1-} == --list ]]; then printf '%s\n' "${ALL[@]}"; return; fi
   [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
-  command -v go >/dev/null || die "go is not on PATH"
   mkdir -p "$BIN" "$LOGS"
   find "$BIN" -maxdepth 1 -name '.tmp-*' -mmin +720 -exec rm -rf {} + 2>/dev/null || true
 
@@ -200,6 +213,8 @@ main() {
       miss[$R_FAMILY]+=" $n"
     fi
   done
+
+  [[ ${#fams[@]} -eq 0 ]] || command -v go >/dev/null || die "go is not on PATH"
 
   # At most MAX_JOBS family builds at a time; wait on each and collect failures.
   declare -A job_fam=()
@@ -238,16 +253,25 @@ main() {
     [[ -n ${secs_of[$n]-} ]] || secs_of[$n]=$(cat "$LOGS/$n.time")s
     printf '  %-24s %8s\n' "$n" "${secs_of[$n]}"
   done
-  local manifest tmpm; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
+  # Other tools may add their own RIG_* lines to the manifest; keep those.
+  local manifest tmpm var line; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
+  declare -A ours=()
+  for n in "${ALL[@]}"; do var=${n^^}; ours[RIG_${var//-/_}]=1; done
   {
     echo "# written by test/rig/bin-build/build.sh"
+    if [[ -f $manifest ]]; then
+      while IFS= read -r line; do
+        if [[ $line =~ ^(RIG_[A-Z0-9_]+)= && -z ${ours[${BASH_REMATCH[1]}]-} ]]; then echo "$line"; fi
+      done <"$manifest"
+    fi
     for n in "${ALL[@]}"; do
       recipe "$n"
       [[ -x $R_PATH ]] || continue
-      local var=${n^^}; var=RIG_${var//-/_}
+      var=${n^^}; var=RIG_${var//-/_}
       printf '%s=%q\n' "$var" "$R_PATH"
     done
   } >"$tmpm"
+  chmod 0644 "$tmpm"
   mv -f "$tmpm" "$manifest"
   echo "---- total $(secs "$t_start" "$(now)")s; manifest $manifest"
   for n in "${ALL[@]}"; do

@@ -61,7 +61,6 @@ const workersPerController = 5
 type options struct {
 	kubeconfig               string
 	master                   string
-	namespace                string
 	clusterResourceNamespace string
 	controllers              []string
 	qps                      float32
@@ -104,7 +103,6 @@ func parseFlags(args []string) (*options, error) {
 	fs := pflag.NewFlagSet("cert-manager-controller", pflag.ContinueOnError)
 	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to manage (required)")
 	fs.StringVar(&opts.master, "master", "", "API server URL, overriding the kubeconfig's")
-	fs.StringVar(&opts.namespace, "namespace", "", "only watch this namespace (empty: all; ClusterIssuers then still work)")
 	fs.StringVar(&opts.clusterResourceNamespace, "cluster-resource-namespace", "cert-manager",
 		"namespace holding the Secrets that ClusterIssuers refer to (e.g. a CA issuer's key pair)")
 	fs.StringSliceVar(&opts.controllers, "controllers", known,
@@ -160,7 +158,6 @@ func run(ctx context.Context, opts *options) error {
 		Kubeconfig:         opts.kubeconfig,
 		KubernetesAPIQPS:   opts.qps,
 		KubernetesAPIBurst: opts.burst,
-		Namespace:          opts.namespace,
 		Clock:              clk,
 		Metrics:            m,
 		IssuerOptions: controllerpkg.IssuerOptions{
