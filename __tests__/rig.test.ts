@@ -1,11 +1,12 @@
 // Self-tests of the end-to-end rig (test/rig): two real control planes with kwok nodes, real
-// SPIRE servers behind `kubectl exec`, LoadBalancer IPs, volumes, webhooks, and the artifact
+// SPIRE servers behind `kubectl exec`, LoadBalancer IPs, volumes, webhooks, the host add-ons
+// (cert-manager controller gated on its CRDs, k8s-workload-registrar), and the artifact
 // server. Brings the rig up (or reuses it) and leaves it up for other e2e tests;
 // `node test/rig/rig.ts down` stops it. Without the rig binaries every test fails with the
 // command that builds them.
 
 import { execFile } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -16,8 +17,10 @@ import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadBinaries, type Binaries } from '../test/rig/binaries.ts';
+import { upstreamCrds } from '../test/rig/cert-manager-manifest.ts';
+import { CERT_MANAGER_CONTROLLER } from '../test/rig/components.ts';
 import { rigLayout, type ClusterLayout } from '../test/rig/layout.ts';
-import { up, type RigInfo } from '../test/rig/rig.ts';
+import { status, up, type ComponentStatus, type RigInfo } from '../test/rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../test/rig/artifact-server.ts';
 
 const run = promisify(execFile);
@@ -72,6 +75,38 @@ async function eventually<T>(
     await sleep(300);
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** A pod whose `spire-server` container kwok execs on the cluster's own SPIRE server. */
+const spireExecPod = (name: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'spire', labels: { app: name } },
+  spec: {
+    containers: [
+      {
+        name: 'spire-server',
+        image: 'ghcr.io/spiffe/spire-server:1.5.1',
+        workingDir: '/opt/spire',
+      },
+    ],
+  },
+});
+
+/** `./bin/spire-server <args>` in such a pod, as the seed runs it. */
+const spireCli = (c: ClusterLayout, pod: string, args: string[], input?: string) =>
+  kubectl(
+    c,
+    ['exec', ...(input === undefined ? [] : ['-i']), '-n', 'spire', pod]
+      .concat(['-c', 'spire-server', '--', './bin/spire-server', ...args])
+      .concat(['-socketPath', '/run/spire/sockets/server.sock']),
+    input,
+  );
+
+async function componentStatus(c: ClusterLayout, name: string): Promise<ComponentStatus> {
+  const row = (await status(rig)).find((r) => r.cluster === c.name && r.name === name);
+  assert.ok(row, `rig status has no ${c.name} ${name}`);
+  return row;
 }
 
 const labels = { app: 'rig-selftest' };
@@ -179,7 +214,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         for (const p of pods.items) {
           assert.equal(p.status.phase, 'Running');
           assert.ok(
-            p.status.podIP.startsWith(`127.${c.index}.`),
+            p.status.podIP.startsWith(`${c.podCidr.split('.').slice(0, 2).join('.')}.`),
             `${c.name} pod IP ${p.status.podIP} is in its loopback range`,
           );
         }
@@ -237,24 +272,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         ]).catch(() => '');
         await apply(c, [
           { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'spire' } },
-          {
-            apiVersion: 'v1',
-            kind: 'Pod',
-            metadata: {
-              name: SPIRE_POD,
-              namespace: 'spire',
-              labels: { app: SPIRE_POD },
-            },
-            spec: {
-              containers: [
-                {
-                  name: 'spire-server',
-                  image: 'ghcr.io/spiffe/spire-server:1.5.1',
-                  workingDir: '/opt/spire',
-                },
-              ],
-            },
-          },
+          spireExecPod(SPIRE_POD),
         ]);
         if (!existing.trim()) {
           created.push(c);
@@ -334,14 +352,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
       // `bundle set` reads the bundle from stdin, as the seed pipes it in: that needs the exec's
       // stdin to reach EOF (kwok never closes it; the rig's relay does). A trust domain of its
       // own keeps foo.com/bar.com federation untouched.
-      const spire = (args: string[], input?: string) =>
-        kubectl(
-          c1,
-          ['exec', ...(input === undefined ? [] : ['-i']), '-n', 'spire', SPIRE_POD]
-            .concat(['-c', 'spire-server', '--', './bin/spire-server', ...args])
-            .concat(['-socketPath', '/run/spire/sockets/server.sock']),
-          input,
-        );
+      const spire = (args: string[], input?: string) => spireCli(c1, SPIRE_POD, args, input);
       const id = 'spiffe://rig-selftest.example';
       const t0 = Date.now();
       await spire(['bundle', 'set', '-id', id], bundles.get(c2.name));
@@ -474,6 +485,264 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         '--wait=false',
         '--ignore-not-found',
       ]).catch(() => '');
+    }
+  });
+
+  it('starts the real cert-manager controller once its CRDs are Established; it issues from a CA ClusterIssuer and stops when the CRDs go', async () => {
+    const crds = upstreamCrds();
+    const crdNames = crds.map((c) => (c.metadata as { name: string }).name);
+    const selfSigned = `rig-selftest-${RUN}-selfsigned`;
+    const caIssuer = `rig-selftest-${RUN}-ca`;
+    const root = `rig-selftest-${RUN}-root`;
+    const leaf = 'leaf';
+    const leafDns = `leaf.${NS}.svc.cluster.local`;
+    const exists = async (c: ClusterLayout, args: string[]) =>
+      (await kubectl(c, ['get', ...args, '--ignore-not-found', '-o', 'name'])).trim() !== '';
+
+    await Promise.all(
+      rig.clusters.map(async (c) => {
+        // The action may have installed cert-manager on this rig already: then only issue.
+        const hadCrds = await exists(c, ['crd', 'certificates.cert-manager.io']);
+        const hadNs = await exists(c, ['namespace', 'cert-manager']);
+        let crdsDeleted = false;
+        try {
+          if (!hadCrds) {
+            const before = await componentStatus(c, CERT_MANAGER_CONTROLLER);
+            assert.equal(before.pid, undefined, `${c.name}: no cert-manager before its CRDs`);
+            assert.match(before.idle ?? '', /waits for CRDs: certificates\.cert-manager\.io/);
+            assert.equal(before.healthy, true);
+            await kubectl(
+              c,
+              ['apply', '--server-side', '--field-manager=rig-selftest', '-f', '-'],
+              crds.map((o) => JSON.stringify(o)).join('\n'),
+            );
+          }
+          const pid = await eventually(`${c.name} cert-manager controller`, 30_000, async () => {
+            const row = await componentStatus(c, CERT_MANAGER_CONTROLLER);
+            return row.healthy ? row.pid : undefined;
+          });
+          if (!hadCrds) {
+            assert.match(
+              readFileSync(rig.controllerLog, 'utf8'),
+              new RegExp(
+                `${c.name} ${CERT_MANAGER_CONTROLLER} started pid ${pid} \\(cert-manager CRDs are Established\\)`,
+              ),
+            );
+          }
+          if (!hadNs) {
+            await apply(c, [
+              { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cert-manager' } },
+            ]);
+          }
+          await apply(c, [
+            {
+              apiVersion: 'cert-manager.io/v1',
+              kind: 'ClusterIssuer',
+              metadata: { name: selfSigned },
+              spec: { selfSigned: {} },
+            },
+            {
+              apiVersion: 'cert-manager.io/v1',
+              kind: 'Certificate',
+              metadata: { name: root, namespace: 'cert-manager' },
+              spec: {
+                isCA: true,
+                commonName: `rig selftest root ${c.trustDomain}`,
+                secretName: root,
+                privateKey: { algorithm: 'ECDSA', size: 256 },
+                issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: selfSigned },
+              },
+            },
+            {
+              apiVersion: 'cert-manager.io/v1',
+              kind: 'ClusterIssuer',
+              metadata: { name: caIssuer },
+              spec: { ca: { secretName: root } },
+            },
+            {
+              apiVersion: 'cert-manager.io/v1',
+              kind: 'Certificate',
+              metadata: { name: leaf, namespace: NS },
+              spec: {
+                secretName: leaf,
+                dnsNames: [leafDns],
+                usages: ['server auth', 'client auth'],
+                issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: caIssuer },
+              },
+            },
+          ]);
+          const ready = ['--for=condition=Ready', '--timeout=90s'];
+          await kubectl(c, ['wait', ...ready, `clusterissuer/${selfSigned}`]);
+          await kubectl(c, ['wait', ...ready, '-n', 'cert-manager', `certificate/${root}`]);
+          await kubectl(c, ['wait', ...ready, `clusterissuer/${caIssuer}`]);
+          await kubectl(c, ['wait', ...ready, '-n', NS, `certificate/${leaf}`]);
+
+          const secret = async (ns: string, name: string) => {
+            const s = await getJson<{ type: string; data: Record<string, string> }>(c, [
+              '-n',
+              ns,
+              'secret',
+              name,
+            ]);
+            assert.equal(s.type, 'kubernetes.io/tls');
+            return (key: string) => Buffer.from(s.data[key] ?? '', 'base64').toString('utf8');
+          };
+          const rootSecret = await secret('cert-manager', root);
+          const leafSecret = await secret(NS, leaf);
+          const rootCert = new X509Certificate(rootSecret('tls.crt'));
+          const leafCert = new X509Certificate(leafSecret('tls.crt'));
+          assert.equal(rootCert.ca, true, `${c.name} root is a CA`);
+          assert.ok(rootCert.checkIssued(rootCert) && rootCert.verify(rootCert.publicKey));
+          assert.equal(leafCert.ca, false);
+          assert.ok(leafCert.checkIssued(rootCert), `${c.name} leaf issued by the root`);
+          assert.ok(leafCert.verify(rootCert.publicKey), `${c.name} leaf signed by the root key`);
+          assert.equal(leafCert.subjectAltName, `DNS:${leafDns}`);
+          assert.equal(
+            new X509Certificate(leafSecret('ca.crt')).fingerprint256,
+            rootCert.fingerprint256,
+          );
+          assert.ok(leafCert.checkPrivateKey(createPrivateKey(leafSecret('tls.key'))));
+
+          if (!hadCrds) {
+            // As the action's cleanup does: the controller must not outlive its CRDs.
+            await kubectl(c, ['delete', 'crd', ...crdNames, '--ignore-not-found']);
+            crdsDeleted = true;
+            await eventually(`${c.name} cert-manager controller to stop`, 30_000, async () => {
+              const row = await componentStatus(c, CERT_MANAGER_CONTROLLER);
+              return row.pid === undefined && row.healthy && row.idle ? true : undefined;
+            });
+            assert.match(
+              readFileSync(rig.controllerLog, 'utf8'),
+              new RegExp(`${c.name} ${CERT_MANAGER_CONTROLLER} stopped pid ${pid} `),
+            );
+          }
+        } finally {
+          const quiet = (args: string[]) => kubectl(c, args).catch(() => '');
+          if (!crdsDeleted) {
+            await quiet(['delete', '-n', NS, 'certificate', leaf, '--ignore-not-found']);
+            await quiet([
+              'delete',
+              '-n',
+              'cert-manager',
+              'certificate',
+              root,
+              '--ignore-not-found',
+            ]);
+            await quiet(['delete', 'clusterissuer', selfSigned, caIssuer, '--ignore-not-found']);
+          }
+          await quiet(['delete', '-n', 'cert-manager', 'secret', root, '--ignore-not-found']);
+          await quiet(['delete', '-n', NS, 'secret', leaf, '--ignore-not-found']);
+          if (!hadCrds && !crdsDeleted) {
+            await quiet(['delete', 'crd', ...crdNames, '--ignore-not-found']);
+          }
+          if (!hadNs) {
+            await quiet([
+              'delete',
+              'namespace',
+              'cert-manager',
+              '--wait=false',
+              '--ignore-not-found',
+            ]);
+          }
+        }
+      }),
+    );
+  });
+
+  it('registers a pod that federates with the other trust domain through the rig’s k8s-workload-registrar', async () => {
+    const pod = `rig-selftest-registrar-${RUN}`;
+    const sa = 'federated';
+    const otherTd = c2.trustDomain;
+    const id = `spiffe://${c1.trustDomain}/ns/${NS}/sa/${sa}`;
+    const entries = (args: string[]) => spireCli(c1, pod, ['entry', 'show', ...args]);
+    let bundleSet = false;
+    try {
+      for (const c of rig.clusters) {
+        assert.ok((await componentStatus(c, 'k8s-workload-registrar')).pid, `${c.name} registrar`);
+        await apply(c, [
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'spire' } },
+          spireExecPod(pod),
+        ]);
+      }
+      for (const c of rig.clusters) {
+        await kubectl(c, ['-n', 'spire', 'wait', '--for=condition=Ready', `pod/${pod}`]);
+      }
+      // The registrar creates node entries by itself, parented to the server.
+      const nodes = await entries(['-parentID', `spiffe://${c1.trustDomain}/spire/server`]);
+      for (const n of c1.nodeNames) {
+        assert.match(
+          nodes,
+          new RegExp(
+            `SPIFFE ID +: spiffe://${c1.trustDomain}/spire-k8s-registrar/${c1.name}/node/${n}\\n`,
+          ),
+        );
+      }
+
+      // An entry may only federate with a trust domain whose bundle the server holds: the
+      // action's bundle exchange, one way.
+      const listed = await spireCli(c1, pod, ['bundle', 'list']);
+      if (!new RegExp(`^\\* spiffe://${otherTd.replace(/\./g, '\\.')}$`, 'm').test(listed)) {
+        const otherBundle = await spireCli(c2, pod, ['bundle', 'show']);
+        await spireCli(c1, pod, ['bundle', 'set', '-id', `spiffe://${otherTd}`], otherBundle);
+        bundleSet = true;
+      }
+
+      await apply(c1, [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } },
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name: 'federated',
+            namespace: NS,
+            annotations: { 'spiffe.io/federatesWith': otherTd },
+          },
+          spec: {
+            serviceAccountName: sa,
+            containers: [{ name: 'app', image: 'registry.example/rig-selftest:1' }],
+          },
+        },
+      ]);
+      await kubectl(c1, ['-n', NS, 'wait', '--for=condition=Ready', 'pod/federated']);
+      const node = (
+        await getJson<{ spec: { nodeName: string } }>(c1, ['-n', NS, 'pod', 'federated'])
+      ).spec.nodeName;
+      const shown = await eventually(`entry ${id}`, 30_000, async () => {
+        const out = await entries(['-spiffeID', id]);
+        return /Found 1 entry/.test(out) ? out : undefined;
+      });
+      assert.match(shown, new RegExp(`FederatesWith +: ${otherTd.replace(/\./g, '\\.')}\\n`));
+      assert.match(
+        shown,
+        new RegExp(
+          `Parent ID +: spiffe://${c1.trustDomain}/spire-k8s-registrar/${c1.name}/node/${node}\\n`,
+        ),
+      );
+      assert.match(shown, new RegExp(`Selector +: k8s:ns:${NS}\\n`));
+      assert.match(shown, /Selector +: k8s:pod-name:federated\n/);
+
+      // A deleted pod takes its entry with it (and frees the bundle for deletion below).
+      await kubectl(c1, ['-n', NS, 'delete', 'pod', 'federated', '--wait=true', '--timeout=60s']);
+      await eventually(`entry ${id} removed`, 30_000, async () =>
+        /Found 0 entries/.test(await entries(['-spiffeID', id])) ? true : undefined,
+      );
+    } finally {
+      if (bundleSet) {
+        await spireCli(c1, pod, ['bundle', 'delete', '-id', `spiffe://${otherTd}`]).catch(
+          (err: Error) => console.log(`bundle delete: ${err.message}`),
+        );
+      }
+      for (const c of rig.clusters) {
+        await kubectl(c, [
+          'delete',
+          'pod',
+          '-n',
+          'spire',
+          pod,
+          '--wait=false',
+          '--ignore-not-found',
+        ]).catch(() => '');
+      }
     }
   });
 

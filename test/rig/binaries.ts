@@ -12,6 +12,8 @@ export const REQUIRED_BINARIES = [
   'kubectl',
   'kwok',
   'spire-server',
+  'cert-manager-controller',
+  'k8s-workload-registrar',
 ] as const;
 export type RigBinary = (typeof REQUIRED_BINARIES)[number] | 'istioctl';
 

@@ -1,5 +1,7 @@
 // Command lines and config files of one cluster's processes: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler, kwok and a real SPIRE server.
+// kube-controller-manager, kube-scheduler, kwok, a real SPIRE server, and the add-ons that the
+// rig controller runs on the host in place of pods kwok only pretends to run: the cert-manager
+// controller and SPIRE's k8s-workload-registrar.
 
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -284,6 +286,57 @@ plugins {
 }
 `;
   writeFileSync(spireConfigPath(c), conf);
+}
+
+export const CERT_MANAGER_CONTROLLER = 'cert-manager-controller';
+export const WORKLOAD_REGISTRAR = 'k8s-workload-registrar';
+
+/** cert-manager's controllers for this cluster; a ClusterIssuer's secrets live in cert-manager. */
+export function certManagerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: CERT_MANAGER_CONTROLLER,
+    dir: c.dir,
+    argv: [
+      bin['cert-manager-controller'],
+      `--kubeconfig=${pkiPaths(c).kubeconfig}`,
+      '--cluster-resource-namespace=cert-manager',
+    ],
+  };
+}
+
+export function registrarConfigPath(c: ClusterLayout): string {
+  return join(c.dir, `${WORKLOAD_REGISTRAR}.conf`);
+}
+
+export function registrarSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: WORKLOAD_REGISTRAR,
+    dir: c.dir,
+    argv: [
+      bin['k8s-workload-registrar'],
+      '-config',
+      registrarConfigPath(c),
+      '-kubeconfig',
+      pkiPaths(c).kubeconfig,
+    ],
+  };
+}
+
+/**
+ * Reconcile mode, as the seed's registrar: node entries under spiffe://<td>/spire/server, pod
+ * entries spiffe://<td>/ns/<ns>/sa/<sa> with FederatesWith from `spiffe.io/federatesWith`.
+ */
+export function writeRegistrarConfig(c: ClusterLayout): void {
+  const conf = `# Written by test/rig for ${c.name}.
+log_level = "info"
+mode = "reconcile"
+trust_domain = "${c.trustDomain}"
+server_socket_path = "${c.spireSocket}"
+cluster = "${c.name}"
+# "0" turns controller-runtime's metrics listener off (two registrars share this host).
+metrics_addr = "0"
+`;
+  writeFileSync(registrarConfigPath(c), conf);
 }
 
 /** Node objects for kwok to manage; no taints, so ordinary workloads schedule on them. */

@@ -7,20 +7,33 @@
 //  - Webhooks with a Service target get the rig's admission CA in caBundle (as cainjector or
 //    istiod would) and an allow-all admission server on the Service's ClusterIP:port while a
 //    Ready pod backs the Service, so the API server's call really happens.
+//  - Real add-on programs run on the host (addons.ts): SPIRE's k8s-workload-registrar always,
+//    the cert-manager controller while the watched cert-manager CRDs are Established.
 // Run as `node test/rig/controller.ts` with MESH_RIG_STATE set; logs one line per action.
 
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
 import { AdmissionServers, type WebhookTarget } from './admission.ts';
+import { loadBinaries, type Binaries } from './binaries.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
-import { apiserverUrl, pkiPaths, rigLayout, type ClusterLayout, type RigLayout } from './layout.ts';
+import {
+  apiserverUrl,
+  CONTROLLER_REVISION,
+  pkiPaths,
+  rigLayout,
+  type ClusterLayout,
+  type RigLayout,
+} from './layout.ts';
 
 export const CAINJECTOR_FIELD_MANAGER = 'mesh-rig-cainjector';
 export const RIG_FIELD_MANAGER = 'mesh-rig-controller';
 const PV_PREFIX = 'rig-pv-';
 /** LoadBalancer IPs other than the SPIRE server's start here in the cluster's pool. */
 const LB_FIRST_HOST = 10;
+/** How often the add-ons are checked (a dead one is noticed within this). */
+const ADDON_CHECK_MS = 2000;
 
 type Log = (line: string) => void;
 
@@ -46,6 +59,8 @@ class ClusterController {
   private readonly pvcs: Watched<k8s.V1PersistentVolumeClaim>;
   private readonly mutating: Watched<k8s.V1MutatingWebhookConfiguration>;
   private readonly validating: Watched<k8s.V1ValidatingWebhookConfiguration>;
+  private readonly gateCrd: Watched<k8s.V1CustomResourceDefinition>;
+  private readonly addons: ClusterAddons;
   private readonly creds: ApiCredentials;
   /** Last logged state per webhook, so the log gets a line per change, not per pass. */
   private readonly webhookState = new Map<string, string>();
@@ -58,7 +73,13 @@ class ClusterController {
   private readonly log: Log;
   synced = false;
 
-  constructor(layout: ClusterLayout, admission: AdmissionServers, caBundle: string, log: Log) {
+  constructor(
+    layout: ClusterLayout,
+    admission: AdmissionServers,
+    caBundle: string,
+    bin: Binaries,
+    log: Log,
+  ) {
     this.layout = layout;
     this.admission = admission;
     this.caBundle = caBundle;
@@ -85,14 +106,34 @@ class ClusterController {
       () => adm.listValidatingWebhookConfiguration(),
     );
     this.pvcs.informer.on('delete', (pvc) => void this.releaseVolume(pvc));
+    this.addons = new ClusterAddons(layout, bin, this.creds, this.log);
+    // One named CRD, not all of them: Istio's would fill this process with schemas.
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const byName = `metadata.name=${CERT_MANAGER_GATE_CRD}`;
+    this.gateCrd = this.watch(
+      kc,
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      () => ext.listCustomResourceDefinition({ fieldSelector: byName }),
+      byName,
+    );
+    const gate = () => this.addons.gateChanged(this.gateCrd.informer.get(CERT_MANAGER_GATE_CRD));
+    for (const verb of ['add', 'update', 'delete'] as const) this.gateCrd.informer.on(verb, gate);
   }
 
   private watch<T extends k8s.KubernetesObject>(
     kc: k8s.KubeConfig,
     path: string,
     list: k8s.ListPromise<T>,
+    fieldSelector?: string,
   ): Watched<T> {
-    const informer = k8s.makeInformer(kc, path, list);
+    const informer = new k8s.ListWatch<T>(
+      path,
+      new k8s.Watch(kc),
+      list,
+      false,
+      undefined,
+      fieldSelector,
+    );
     const touch = () => {
       this.dirty = true;
     };
@@ -107,9 +148,13 @@ class ClusterController {
   }
 
   async start(): Promise<void> {
-    const all = [this.services, this.pods, this.pvcs, this.mutating, this.validating];
+    const all = [this.services, this.pods, this.pvcs, this.mutating, this.validating, this.gateCrd];
     await Promise.all(all.map((w) => w.informer.start()));
     this.synced = true;
+    // Before `ready`: after `up` the registrar runs, and so does cert-manager if its CRDs exist.
+    this.addons.gateChanged(this.gateCrd.informer.get(CERT_MANAGER_GATE_CRD));
+    await this.addons.reconcile();
+    setInterval(() => void this.addons.reconcile(), ADDON_CHECK_MS).unref();
     setInterval(() => {
       this.dirty = true;
     }, 5000).unref();
@@ -322,14 +367,18 @@ export async function runController(rig: RigLayout): Promise<void> {
   };
   const caBundle = Buffer.from(ca.cert).toString('base64');
   const admission = new AdmissionServers(ca, log);
-  const clusters = rig.clusters.map((c) => new ClusterController(c, admission, caBundle, log));
+  const bin = loadBinaries(rig.cacheDir);
+  const clusters = rig.clusters.map((c) => new ClusterController(c, admission, caBundle, bin, log));
   process.on('SIGTERM', () => {
     admission.closeAll();
     log('controller stopping');
     process.exit(0);
   });
   await Promise.all(clusters.map((c) => c.start()));
-  writeFileSync(join(rig.controllerDir, 'ready'), `${new Date().toISOString()}\n`);
+  writeFileSync(
+    join(rig.controllerDir, 'ready'),
+    `${new Date().toISOString()} revision ${CONTROLLER_REVISION}\n`,
+  );
   log(`controller ready for ${rig.clusters.map((c) => c.name).join(', ')}`);
 }
 

@@ -1,16 +1,20 @@
 // Where everything of the rig lives: state directory, ports and loopback address plan.
 //
 // Every address a component may connect to is in 127.0.0.0/8, including Service ClusterIPs
-// and LoadBalancer IPs: nothing may send traffic off the machine.
-//   pods        127.<i>.0.0/16    (kwok --cidr; so pod IPs are loopback addresses)
-//   services    127.<100+i>.0.0/16 (ClusterIPs; webhook calls go to ClusterIP:port)
-//   LB pool     127.<200+i>.0.0/24 (.1 = this cluster's real SPIRE server, .10+ = other LBs)
+// and LoadBalancer IPs: nothing may send traffic off the machine. With n = MESH_RIG_INSTANCE
+// (default 0; another n lets a second rig run beside the first, with its own state dir and
+// port base):
+//   pods        127.<10n+i>.0.0/16     (kwok --cidr; so pod IPs are loopback addresses)
+//   services    127.<100+10n+i>.0.0/16 (ClusterIPs; webhook calls go to ClusterIP:port)
+//   LB pool     127.<200+10n+i>.0.0/24 (.1 = this cluster's real SPIRE server, .10+ = other LBs)
 //   ports       <base + i*1000> + offset, all bound on 127.0.0.1
 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const RIG_CLUSTER_COUNT = 2;
+/** Address plans that fit in an octet: 200 + 10n + i <= 255. */
+export const RIG_MAX_INSTANCE = 4;
 
 export interface ClusterLayout {
   /** 1-based. */
@@ -42,6 +46,8 @@ export interface ClusterLayout {
 export interface RigLayout {
   stateDir: string;
   cacheDir: string;
+  /** Which address plan (MESH_RIG_INSTANCE); see the top of this file. */
+  instance: number;
   kubeconfig: string;
   /** Rig-wide CA that signs the allow-all admission server's certificates. */
   admissionCaCert: string;
@@ -55,11 +61,20 @@ export const SPIRE_BUNDLE_PORT = 8443;
 export const SPIRE_SERVER_PORT = 8081;
 /** Written into the state dir so `down` only ever deletes a directory the rig made. */
 export const STATE_MARKER = '.mesh-rig';
+/**
+ * Written into the controller's `ready` file; `up` restarts a running controller that reports
+ * another one (it runs older rig code). 2: supervises the host add-ons.
+ */
+export const CONTROLLER_REVISION = 2;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
   const cacheDir = resolve(env.MESH_RIG_CACHE || join(homedir(), '.cache/mesh-federation/rig'));
   const portBase = Number(env.MESH_RIG_PORT_BASE || 20000);
+  const instance = Number(env.MESH_RIG_INSTANCE || 0);
+  if (!Number.isInteger(instance) || instance < 0 || instance > RIG_MAX_INSTANCE) {
+    throw new Error(`MESH_RIG_INSTANCE must be an integer from 0 to ${RIG_MAX_INSTANCE}`);
+  }
   const trustDomains = (env.MESH_RIG_TRUST_DOMAINS || 'foo.com,bar.com').split(',');
   if (trustDomains.length !== RIG_CLUSTER_COUNT) {
     throw new Error(`MESH_RIG_TRUST_DOMAINS needs ${RIG_CLUSTER_COUNT} comma-separated names`);
@@ -69,15 +84,16 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
     const name = `cluster-${i}`;
     const dir = join(stateDir, name);
     const base = portBase + i * 1000;
+    const net = 10 * instance + i;
     return {
       index: i,
       name,
       dir,
       trustDomain: td.trim(),
-      podCidr: `127.${i}.0.0/16`,
-      serviceCidr: `127.${100 + i}.0.0/16`,
-      lbPrefix: `127.${200 + i}.0`,
-      spireAddress: `127.${200 + i}.0.1`,
+      podCidr: `127.${net}.0.0/16`,
+      serviceCidr: `127.${100 + net}.0.0/16`,
+      lbPrefix: `127.${200 + net}.0`,
+      spireAddress: `127.${200 + net}.0.1`,
       spireSocket: join(dir, 'spire', 'api.sock'),
       spireExecDir: join(dir, 'spire-exec'),
       nodeNames: [`${name}-node-1`, `${name}-node-2`],
@@ -101,6 +117,7 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   return {
     stateDir,
     cacheDir,
+    instance,
     kubeconfig: join(stateDir, 'kubeconfig'),
     admissionCaCert: join(controllerDir, 'admission-ca.crt'),
     admissionCaKey: join(controllerDir, 'admission-ca.key'),

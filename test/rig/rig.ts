@@ -2,8 +2,12 @@
 //   node test/rig/rig.ts up       start (or complete) both clusters; prints the kubeconfig path
 //   node test/rig/rig.ts status   health of every process; exit 1 if anything is down
 //   node test/rig/rig.ts down     stop everything and delete the state directory
+// Per cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a SPIRE
+// server, and (run by the rig controller) the k8s-workload-registrar and, once cert-manager's
+// CRDs are Established, the cert-manager controller.
 // Env: MESH_RIG_STATE (default /tmp/mesh-rig), MESH_RIG_CACHE (binaries),
-// MESH_RIG_TRUST_DOMAINS (default foo.com,bar.com), MESH_RIG_PORT_BASE (default 20000).
+// MESH_RIG_TRUST_DOMAINS (default foo.com,bar.com), MESH_RIG_PORT_BASE (default 20000),
+// MESH_RIG_INSTANCE (address plan, default 0; see layout.ts).
 
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,16 +16,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { missingCertManagerCrds } from './addons.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { createCa, createKeyPair, issueCert } from './certs.ts';
 import {
   apiserverSpec,
+  CERT_MANAGER_CONTROLLER,
   controllerManagerSpec,
   etcdSpec,
   kwokSpec,
   nodeObject,
   schedulerSpec,
   spireSpec,
+  WORKLOAD_REGISTRAR,
   writeKwokConfig,
   writeSpireConfig,
   writeSpireExecWrapper,
@@ -30,6 +37,7 @@ import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from '
 import { writeKubeconfig } from './kubeconfig.ts';
 import {
   apiserverUrl,
+  CONTROLLER_REVISION,
   pkiPaths,
   rigLayout,
   SPIRE_BUNDLE_PORT,
@@ -260,25 +268,49 @@ async function startCluster(c: ClusterLayout, bin: Binaries): Promise<void> {
 }
 
 function controllerSpec(rig: RigLayout): ProcessSpec {
+  const env = process.env;
   return {
     name: CONTROLLER,
     dir: rig.controllerDir,
     argv: [process.execPath, fileURLToPath(new URL('./controller.ts', import.meta.url))],
-    env: { MESH_RIG_STATE: rig.stateDir, MESH_RIG_PORT_BASE: process.env.MESH_RIG_PORT_BASE ?? '' },
+    // The controller lays the rig out again from these, so they must be this rig's.
+    env: {
+      MESH_RIG_STATE: rig.stateDir,
+      MESH_RIG_CACHE: rig.cacheDir,
+      MESH_RIG_INSTANCE: String(rig.instance),
+      MESH_RIG_PORT_BASE: env.MESH_RIG_PORT_BASE ?? '',
+      MESH_RIG_TRUST_DOMAINS: rig.clusters.map((c) => c.trustDomain).join(','),
+    },
   };
+}
+
+const readyFile = (rig: RigLayout) => join(rig.controllerDir, 'ready');
+
+/** The controller wrote `ready`, and it runs this rig code's revision. */
+function controllerCurrent(rig: RigLayout): boolean {
+  try {
+    return readFileSync(readyFile(rig), 'utf8').includes(` revision ${CONTROLLER_REVISION}\n`);
+  } catch {
+    return false;
+  }
 }
 
 async function healthy(rig: RigLayout, bin: Binaries): Promise<boolean> {
   if (!existsSync(rig.kubeconfig) || !runningPid(rig.controllerDir, CONTROLLER)) return false;
-  if (!existsSync(join(rig.controllerDir, 'ready'))) return false;
+  if (!controllerCurrent(rig)) return false;
   for (const c of rig.clusters) {
     const ok =
       (await apiserverReady(c).catch(() => false)) &&
       (await nodesReady(c).catch(() => false)) &&
       (await spireHealthy(c, bin)) &&
-      ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'].every((n) =>
-        runningPid(c.dir, n),
-      );
+      [
+        'etcd',
+        'kube-apiserver',
+        'kube-controller-manager',
+        'kube-scheduler',
+        'kwok',
+        WORKLOAD_REGISTRAR,
+      ].every((n) => runningPid(c.dir, n));
     if (!ok) return false;
   }
   return true;
@@ -366,12 +398,20 @@ async function upLocked(rig: RigLayout): Promise<RigInfo> {
     ...rig.clusters.map((c) => startSpire(c, rig, bin)),
   ]);
   const controller = controllerSpec(rig);
+  const running = runningPid(controller.dir, controller.name);
+  // A controller of older rig code would not run the add-ons: replace it (its add-on processes
+  // live on and are adopted).
+  if (running && existsSync(readyFile(rig)) && !controllerCurrent(rig)) {
+    await stopProcess(controller.dir, controller.name);
+  }
   if (!runningPid(controller.dir, controller.name)) {
-    rmSync(join(rig.controllerDir, 'ready'), { force: true });
+    rmSync(readyFile(rig), { force: true });
     ensureRunning(controller);
   }
-  await waitAlive(controller, 'rig controller', 60_000, async () =>
-    existsSync(join(rig.controllerDir, 'ready')),
+  await waitAlive(controller, 'rig controller', 60_000, async () => controllerCurrent(rig));
+  // The controller starts them before it is ready; one may be in a restart backoff.
+  await waitAlive(controller, 'k8s-workload-registrar on every cluster', 60_000, async () =>
+    rig.clusters.every((c) => runningPid(c.dir, WORKLOAD_REGISTRAR)),
   );
   return { ...info, startMs: Date.now() - t0, alreadyUp: false };
 }
@@ -381,10 +421,12 @@ async function downLocked(rig: RigLayout): Promise<void> {
   if (!existsSync(join(rig.stateDir, STATE_MARKER))) {
     throw new Error(`${rig.stateDir} has no ${STATE_MARKER} marker; refusing to delete it`);
   }
-  // Clients before servers: the controller first (so it does not log the clusters going away),
-  // etcd last. Stopped all at once, the API servers and etcd each wait ~10 s for clients.
+  // Clients before servers: the controller first (so it neither logs the clusters going away
+  // nor restarts its add-ons), then the add-ons (clients of the API and SPIRE servers), etcd
+  // last. Stopped all at once, the API servers and etcd each wait ~10 s for clients.
   const tiers = [
     [CONTROLLER],
+    [CERT_MANAGER_CONTROLLER, WORKLOAD_REGISTRAR],
     ['kube-controller-manager', 'kube-scheduler', 'kwok', 'spire-server'],
     ['kube-apiserver'],
   ];
@@ -406,20 +448,24 @@ export interface ComponentStatus {
   name: string;
   pid?: number;
   rssBytes: number;
+  /** Running and well, or rightly not running (see `idle`). */
   healthy: boolean;
+  /** Why a component that need not run yet does not (e.g. cert-manager without its CRDs). */
+  idle?: string;
 }
 
 export async function status(rig: RigLayout = rigLayout()): Promise<ComponentStatus[]> {
   const bin = loadBinaries(rig.cacheDir);
   const out: ComponentStatus[] = [];
-  const entry = (cluster: string, dir: string, name: string, healthy: boolean) => {
+  const entry = (cluster: string, dir: string, name: string, healthy: boolean, idle?: string) => {
     const pid = runningPid(dir, name);
     out.push({
       cluster,
       name,
       pid,
       rssBytes: pid ? groupRssBytes(pid) : 0,
-      healthy: healthy && !!pid,
+      healthy: healthy && (!!pid || !!idle),
+      ...(!pid && idle ? { idle } : {}),
     });
   };
   for (const c of rig.clusters) {
@@ -429,8 +475,18 @@ export async function status(rig: RigLayout = rigLayout()): Promise<ComponentSta
     for (const n of ['kube-controller-manager', 'kube-scheduler']) entry(c.name, c.dir, n, true);
     entry(c.name, c.dir, 'kwok', nodes);
     entry(c.name, join(c.dir, 'spire'), 'spire-server', await spireHealthy(c, bin));
+    entry(c.name, c.dir, WORKLOAD_REGISTRAR, true);
+    // Not running is right while its CRDs are missing; unknown (API down) is not healthy.
+    const missing = await missingCertManagerCrds(creds(c)).catch(() => undefined);
+    entry(
+      c.name,
+      c.dir,
+      CERT_MANAGER_CONTROLLER,
+      missing !== undefined,
+      missing?.length ? `waits for CRDs: ${missing.join(', ')}` : undefined,
+    );
   }
-  entry('rig', rig.controllerDir, CONTROLLER, existsSync(join(rig.controllerDir, 'ready')));
+  entry('rig', rig.controllerDir, CONTROLLER, controllerCurrent(rig));
   return out;
 }
 
@@ -453,8 +509,9 @@ async function main(cmd: string | undefined): Promise<number> {
       const rows = await status(rig);
       for (const r of rows) {
         const mb = (r.rssBytes / 2 ** 20).toFixed(0).padStart(5);
+        const state = !r.healthy ? 'DOWN' : r.idle ? 'idle' : 'ok  ';
         console.log(
-          `${r.cluster.padEnd(10)} ${r.name.padEnd(24)} ${r.healthy ? 'ok  ' : 'DOWN'} pid ${String(r.pid ?? '-').padEnd(8)} ${mb} MiB`,
+          `${r.cluster.padEnd(10)} ${r.name.padEnd(24)} ${state} pid ${String(r.pid ?? '-').padEnd(8)} ${mb} MiB${r.idle ? `  (${r.idle})` : ''}`,
         );
       }
       const total = rows.reduce((s, r) => s + r.rssBytes, 0);
