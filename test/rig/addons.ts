@@ -200,6 +200,8 @@ export class ClusterAddons {
       const missing = await missingCertManagerCrds(this.creds);
       if (missing.length > 0) {
         this.noteWaiting(missing.join(', '));
+        // They are usually applied together with the gate CRD: look again soon, not in 2 s.
+        setTimeout(() => void this.reconcile(), 250).unref();
         return;
       }
     }

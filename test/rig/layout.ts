@@ -63,9 +63,10 @@ export const SPIRE_SERVER_PORT = 8081;
 export const STATE_MARKER = '.mesh-rig';
 /**
  * Written into the controller's `ready` file; `up` restarts a running controller that reports
- * another one (it runs older rig code). 2: supervises the host add-ons.
+ * another one (it runs older rig code). 2: supervises the host add-ons; 3: re-checks the
+ * cert-manager CRDs sooner.
  */
-export const CONTROLLER_REVISION = 2;
+export const CONTROLLER_REVISION = 3;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');

@@ -16,12 +16,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { loadBinaries, type Binaries } from '../test/rig/binaries.ts';
-import { upstreamCrds } from '../test/rig/cert-manager-manifest.ts';
-import { CERT_MANAGER_CONTROLLER } from '../test/rig/components.ts';
-import { rigLayout, type ClusterLayout } from '../test/rig/layout.ts';
-import { status, up, type ComponentStatus, type RigInfo } from '../test/rig/rig.ts';
-import { startArtifactServer, type ArtifactServer } from '../test/rig/artifact-server.ts';
+import { loadBinaries, type Binaries } from '../rig/binaries.ts';
+import { upstreamCrds } from '../rig/cert-manager-manifest.ts';
+import { CERT_MANAGER_CONTROLLER } from '../rig/components.ts';
+import { rigLayout, type ClusterLayout } from '../rig/layout.ts';
+import { status, up, type ComponentStatus, type RigInfo } from '../rig/rig.ts';
+import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
 
 const run = promisify(execFile);
 const rig = rigLayout();
