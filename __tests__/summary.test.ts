@@ -140,7 +140,7 @@ test('traffic section: answers per version and cluster, share, failures, latency
   assert.match(section.title, /east-west traffic from cluster-1 ❌ fail/);
   assert.match(section.markdown, /\| v1 \| cluster-1 \| 2 \| 50% \|/);
   assert.match(section.markdown, /\| v2 \| cluster-2 \| 1 \| 25% \|/);
-  assert.match(section.markdown, /\| failed \|  \| 1 \| 25% \|/);
+  assert.match(section.markdown, /\| failed \| {2}\| 1 \| 25% \|/);
   assert.match(section.markdown, /4 requests · latency p50 \d+ ms · p95 \d+ ms/);
   assert.equal(trafficSection({ name: 'x', cluster: 'c', ok: true, reason: 'r' }), undefined);
 });
