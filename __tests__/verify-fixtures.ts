@@ -5,24 +5,10 @@
 
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 
-// @peculiar/x509 resolves its services through tsyringe, which insists on a
-// Reflect metadata polyfill at import time; the project has none, so provide
-// the few functions tsyringe calls before loading the library.
-const metadata = new WeakMap<object, Map<unknown, unknown>>();
-const reflect = Reflect as unknown as Record<string, unknown>;
-if (typeof reflect.getMetadata !== 'function') {
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object): void => {
-    const map = metadata.get(target) ?? new Map<unknown, unknown>();
-    map.set(key, value);
-    metadata.set(target, map);
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object): unknown =>
-    metadata.get(target)?.get(key);
-  reflect.getMetadata = reflect.getOwnMetadata;
-  reflect.hasMetadata = (key: unknown, target: object): boolean =>
-    metadata.get(target)?.has(key) ?? false;
-}
-const x509 = await import('@peculiar/x509');
+// @peculiar/x509 resolves its services through tsyringe, which needs the
+// Reflect metadata API loaded before it.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export type Cert = InstanceType<typeof x509.X509Certificate>;

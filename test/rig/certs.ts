@@ -2,25 +2,11 @@
 // Kubernetes components, kwok and Node's TLS stack all read these PEM forms.
 
 import { webcrypto, randomBytes } from 'node:crypto';
-import type * as X509 from '@peculiar/x509';
 
-// @peculiar/x509 resolves its services through tsyringe, which requires a Reflect metadata
-// polyfill at import time; the project has none, so provide the few functions it calls.
-const metadata = new WeakMap<object, Map<unknown, unknown>>();
-const reflect = Reflect as unknown as Record<string, unknown>;
-if (typeof reflect.getMetadata !== 'function') {
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object): void => {
-    const map = metadata.get(target) ?? new Map<unknown, unknown>();
-    map.set(key, value);
-    metadata.set(target, map);
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object): unknown =>
-    metadata.get(target)?.get(key);
-  reflect.getMetadata = reflect.getOwnMetadata;
-  reflect.hasMetadata = (key: unknown, target: object): boolean =>
-    metadata.get(target)?.has(key) ?? false;
-}
-const x509 = await import('@peculiar/x509');
+// @peculiar/x509 resolves its services through tsyringe, which needs the
+// Reflect metadata API loaded before it.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 
 const { subtle } = webcrypto;
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -94,7 +80,7 @@ export async function createCa(commonName: string, days = 3650): Promise<CertPem
   return { cert: cert.toString('pem'), key: await privatePem(keys.privateKey) };
 }
 
-async function importCa(ca: CertPem): Promise<{ cert: X509.X509Certificate; key: CryptoKey }> {
+async function importCa(ca: CertPem): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
   const cert = new x509.X509Certificate(ca.cert);
   const der = x509.PemConverter.decodeFirst(ca.key);
   const key = await subtle.importKey('pkcs8', der, KEY_ALG, false, ['sign']);
@@ -105,11 +91,11 @@ export async function issueCert(ca: CertPem, req: CertRequest): Promise<CertPem>
   const issuer = await importCa(ca);
   const keys = await newKeys();
   const now = Date.now();
-  const names: X509.JsonGeneralName[] = [
+  const names: x509.JsonGeneralName[] = [
     ...(req.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(req.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
-  const extensions: X509.Extension[] = [
+  const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(
       x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
