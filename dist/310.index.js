@@ -1587,11 +1587,12 @@ async function exchangeBundles(ctx) {
     });
     return mergeOutcomes([shown, set]);
 }
+/** Applied before the rest, so every cluster's bundle endpoint address is known when its peers' config is rendered. */
+const exposedFirst = (o) => o.kind === 'Namespace' || (o.kind === 'Service' && o.metadata.name === names/* SPIRE_SERVER */.s_.service);
 async function runSpire(ctx) {
     const { config } = ctx;
     const expose = await onEachCluster('spire · expose bundle endpoint', ctx.clients, async (client, log) => {
-        const first = (0,render/* renderPhase */.qq)(config, 'spire', client.cluster, ctx.facts).objects.filter((o) => o.kind === 'Namespace' ||
-            (o.kind === 'Service' && o.metadata.name === names/* SPIRE_SERVER */.s_.service));
+        const first = (0,render/* renderPhase */.qq)(config, 'spire', client.cluster, ctx.facts).objects.filter(exposedFirst);
         const records = await applyInOrder(client, first);
         const url = await discoverBundleEndpoint(client, config.serviceType);
         ctx.facts.bundleEndpoints = {
@@ -1606,7 +1607,7 @@ async function runSpire(ctx) {
     const install = await onEachCluster('spire · install', ctx.clients, async (client, log) => {
         const rendered = (0,render/* renderPhase */.qq)(config, 'spire', client.cluster, ctx.facts);
         ctx.writeManifest(client.cluster.context, 'spire', (0,render/* toYaml */.fE)(rendered.objects));
-        const records = await applyInOrder(client, rendered.objects);
+        const records = await applyInOrder(client, rendered.objects.filter((o) => !exposedFirst(o)));
         await waitForRollouts(client, rendered.objects);
         log('SPIRE server and agents are ready');
         return { records };

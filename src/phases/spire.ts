@@ -167,6 +167,10 @@ async function exchangeBundles(ctx: RunContext): Promise<ClusterOutcome[]> {
   return mergeOutcomes([shown, set]);
 }
 
+/** Applied before the rest, so every cluster's bundle endpoint address is known when its peers' config is rendered. */
+const exposedFirst = (o: K8sObject): boolean =>
+  o.kind === 'Namespace' || (o.kind === 'Service' && o.metadata.name === SPIRE_SERVER.service);
+
 export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
   const expose = await onEachCluster(
@@ -174,9 +178,7 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
     ctx.clients,
     async (client, log) => {
       const first = renderPhase(config, 'spire', client.cluster, ctx.facts).objects.filter(
-        (o) =>
-          o.kind === 'Namespace' ||
-          (o.kind === 'Service' && o.metadata.name === SPIRE_SERVER.service),
+        exposedFirst,
       );
       const records = await applyInOrder(client, first);
       const url = await discoverBundleEndpoint(client, config.serviceType);
@@ -193,7 +195,10 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const install = await onEachCluster('spire · install', ctx.clients, async (client, log) => {
     const rendered = renderPhase(config, 'spire', client.cluster, ctx.facts);
     ctx.writeManifest(client.cluster.context, 'spire', toYaml(rendered.objects));
-    const records = await applyInOrder(client, rendered.objects);
+    const records = await applyInOrder(
+      client,
+      rendered.objects.filter((o) => !exposedFirst(o)),
+    );
     await waitForRollouts(client, rendered.objects);
     log('SPIRE server and agents are ready');
     return { records };
