@@ -20,6 +20,8 @@ const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
 const CONTEXTS = ['cluster-1', 'cluster-2'];
 
 let kubeconfig = '';
+/** Written once: concurrent kubectl calls must never see it half-written. */
+let kubeconfigFile = '';
 let kubectl = '';
 let istioctl = '';
 let artifacts: ArtifactServer;
@@ -50,8 +52,7 @@ async function kubectlJson(
     metadata: { name: string; namespace?: string; resourceVersion: string };
   }[];
 }> {
-  const file = path.join(os.tmpdir(), `mf-e2e-kubeconfig-${process.pid}`);
-  fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+  const file = kubeconfigFile;
   const { stdout } = await run(
     kubectl,
     ['--kubeconfig', file, '--context', context, ...args, '-o', 'json'],
@@ -67,8 +68,7 @@ async function kubectlJson(
  * of everything but status and bookkeeping.
  */
 async function owned(context: string): Promise<Map<string, string>> {
-  const file = path.join(os.tmpdir(), `mf-e2e-kubeconfig-${process.pid}`);
-  fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+  const file = kubeconfigFile;
   const { stdout } = await run(kubectl, [
     '--kubeconfig',
     file,
@@ -135,6 +135,8 @@ before(async () => {
   istioctl = bins.istioctl;
   const rig = await up();
   kubeconfig = fs.readFileSync(rig.kubeconfig, 'utf8');
+  kubeconfigFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-e2e-')), 'kubeconfig');
+  fs.writeFileSync(kubeconfigFile, kubeconfig, { mode: 0o600 });
   artifacts = await startArtifactServer();
   // Start from a clean slate so the first `all` really creates everything.
   await runAction(inputs('cleanup'));
@@ -142,6 +144,7 @@ before(async () => {
 
 after(async () => {
   await artifacts?.close();
+  if (kubeconfigFile) fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
   console.log(`rig timings (ms): ${JSON.stringify(timings)}`);
 });
 

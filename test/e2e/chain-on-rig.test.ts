@@ -284,6 +284,11 @@ test('the two clusters have different cert-manager roots', () => {
 
 test('a SPIRE SVID signed through the cert-manager UpstreamAuthority passes every chain check', async () => {
   const { svidPem, bundlePem, bundleShowPem } = await mint();
+  assert.match(
+    spireLog,
+    /Waiting for certificaterequest to be signed.*namespace=cert-manager/,
+    'the intermediate came from a CertificateRequest on cluster-1',
+  );
   // SPIRE keeps the upstream root out of the served chain and puts it in its bundle.
   assert.equal(bundleShowPem.trim(), bundlePem.trim(), 'bundle show matches the mint bundle');
   const chain = svidPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
@@ -298,6 +303,7 @@ test('a SPIRE SVID signed through the cert-manager UpstreamAuthority passes ever
   const report = analyzeChain(evidence(svidPem, bundleShowPem, roots['cluster-1'] ?? ''));
   for (const c of report.checks) assert.ok(c.ok, `${c.name}: ${c.reason}`);
   assert.equal(report.ok, true);
+  for (const c of report.checks) console.log(`${c.name}: ${c.reason}`);
   assert.deepEqual(
     report.checks.map((c) => c.name),
     [
