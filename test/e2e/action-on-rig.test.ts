@@ -193,6 +193,49 @@ test('a second all changes nothing and reports every object unchanged', async ()
   }
 });
 
+test('rotate re-issues cacerts with the new lifetime through the real cert-manager; without istiod the pickup check fails', async () => {
+  const before = await kubectlJson('cluster-1', ['get', 'secret', '-n', 'istio-system', 'cacerts']);
+  const r = await runAction(inputs('rotate'));
+  timings.rotate = r.ms;
+  // The rig runs no istiod, so its log can never show the new certificate: an honest failure.
+  assert.equal(r.code, 1, explain(r));
+  const checks = result(r).phases[0]?.checks ?? [];
+  for (const cluster of CONTEXTS) {
+    const rotation = checks.find(
+      (c) => c.name === 'rotation' && (c as { cluster?: string }).cluster === cluster,
+    );
+    assert.ok(rotation?.ok, `${cluster}: ${rotation?.reason}`);
+    const pickup = checks.find(
+      (c) => c.name === 'istiod-pickup' && (c as { cluster?: string }).cluster === cluster,
+    );
+    assert.equal(pickup?.ok, false);
+    assert.match(pickup?.reason ?? '', /istiod did not log the new CA certificate/);
+  }
+  const cert = (await kubectlJson('cluster-1', [
+    'get',
+    'certificate',
+    '-n',
+    'istio-system',
+    'cacerts',
+  ])) as unknown as { spec: { duration: string; renewBefore: string } };
+  assert.deepEqual([cert.spec.duration, cert.spec.renewBefore], ['720h', '360h']);
+  const afterRotate = await kubectlJson('cluster-1', [
+    'get',
+    'secret',
+    '-n',
+    'istio-system',
+    'cacerts',
+  ]);
+  assert.notEqual(
+    (afterRotate as unknown as { data: Record<string, string> }).data['tls.crt'],
+    (before as unknown as { data: Record<string, string> }).data['tls.crt'],
+    'a new certificate was issued',
+  );
+  // Put the seed's lifetime back for the tests that follow.
+  const back = await runAction(inputs('cert-manager'));
+  assert.equal(back.code, 0, explain(back));
+});
+
 test('every cluster’s IstioOperators pass istioctl manifest generate', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-plan-'));
   const r = await runAction({ ...inputs('plan'), 'manifests-dir': dir });
