@@ -44,7 +44,7 @@ const env = {
 let stopRig = () => {};
 if (useRig) {
   const { rigInputs } = await import(path.join(root, 'test', 'rig', 'local-inputs.ts'));
-  const rig = await rigInputs();
+  const rig = await rigInputs(phase);
   Object.assign(env, rig.env);
   stopRig = rig.stop;
 }

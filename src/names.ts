@@ -25,12 +25,3 @@ export const EXAMPLES = {
   sleep: { namespace: 'sleep', app: 'sleep', container: 'sleep' },
   bookinfo: { namespace: 'bookinfo', productpage: 'productpage-v1' },
 };
-/** Namespaces the action creates and cleanup removes. */
-export const OWN_NAMESPACES = [
-  'helloworld',
-  'sleep',
-  'bookinfo',
-  'istio-system',
-  'spire',
-  'cert-manager',
-];

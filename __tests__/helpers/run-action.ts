@@ -83,6 +83,13 @@ export async function runAction(
   };
 }
 
+/** The error lines of a run and its summary: what an assertion message needs. */
+export const explain = (run: ActionRun): string =>
+  `${run.stdout
+    .split('\n')
+    .filter((l) => /::error::|FAILED|failed/.test(l))
+    .join('\n')}\n${run.summary}`;
+
 /** Every file under a directory, recursively. */
 export function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

@@ -75,7 +75,8 @@ function nodePort(o: K8sObject): number | undefined {
     ?.nodePort;
 }
 
-function spireServerCli(client: ClusterClient, args: string[], stdin?: string) {
+/** `./bin/spire-server <args> -socketPath …` in the cluster's server pod, by exec, as the seed runs it. */
+export function spireServerCli(client: ClusterClient, args: string[], stdin?: string) {
   return client.exec(
     SPIRE_NAMESPACE,
     SPIRE_SERVER.pod,

@@ -13,10 +13,9 @@ import {
   INGRESS_GATEWAY_SERVICE,
   ISTIO_NAMESPACE,
   ROOT_CA_SECRET,
-  SPIRE_NAMESPACE,
-  SPIRE_SERVER,
 } from '../names.ts';
 import { runIstioctl } from '../tools/run-istioctl.ts';
+import { spireServerCli } from './spire.ts';
 import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../verify/readiness.ts';
 import { analyzeIdentities, type MeshWorkload } from '../verify/identities.ts';
 import { analyzeFederation, type FederationServerEvidence } from '../verify/federation.ts';
@@ -49,17 +48,8 @@ interface PodLike {
   status?: { phase?: string };
 }
 
-function spireCli(client: ClusterClient, args: string[]) {
-  return client.exec(SPIRE_NAMESPACE, SPIRE_SERVER.pod, SPIRE_SERVER.container, [
-    SPIRE_SERVER.binary,
-    ...args,
-    '-socketPath',
-    SPIRE_SERVER.socket,
-  ]);
-}
-
 async function spireOutput(client: ClusterClient, args: string[]): Promise<string> {
-  const result = await spireCli(client, args);
+  const result = await spireServerCli(client, args);
   if (result.exitCode !== 0)
     throw new Error(
       `spire-server ${args.slice(0, 2).join(' ')}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,

@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { up } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
-import { rigBinaries } from '../rig/local-inputs.ts';
-import { runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
+import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
+import { explain, runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
 
 const run = promisify(execFile);
 const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
@@ -27,21 +27,8 @@ let istioctl = '';
 let artifacts: ArtifactServer;
 const timings: Record<string, number> = {};
 
-function inputs(phase: string): Record<string, string> {
-  return {
-    phase,
-    kubeconfig,
-    contexts: CONTEXTS.join(','),
-    'istio-version': artifacts.versions.istio,
-    'istioctl-base-url': artifacts.istioctlBaseUrl,
-    'cert-manager-version': artifacts.versions.certManager,
-    'cert-manager-base-url': artifacts.certManagerBaseUrl,
-    // The rig has real control planes and SPIRE servers but no data plane:
-    // traffic and proxy certificate checks need real Envoys (see the e2e workflow).
-    'verify-checks': 'readiness,identities,federation',
-    timeout: '4m',
-  };
-}
+const inputs = (phase: string): Record<string, string> =>
+  rigActionInputs(phase, kubeconfig, CONTEXTS, artifacts);
 
 async function kubectlJson(
   context: string,
@@ -122,12 +109,6 @@ function result(run: ActionRun) {
     }[];
   };
 }
-
-const explain = (r: ActionRun): string =>
-  `${r.stdout
-    .split('\n')
-    .filter((l) => /::error::|FAILED|failed/.test(l))
-    .join('\n')}\n${r.summary}`;
 
 before(async () => {
   const bins = rigBinaries();

@@ -17,8 +17,8 @@ import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { up } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
-import { rigBinaries } from '../rig/local-inputs.ts';
-import { runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
+import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
+import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 import { analyzeChain, type ChainEvidence } from '../../src/verify/chain.ts';
 
 const run = promisify(execFile);
@@ -40,21 +40,9 @@ const roots: Record<string, string> = {};
 const timings: Record<string, number> = {};
 
 function inputs(phase: string): Record<string, string> {
-  return {
-    phase,
-    kubeconfig,
-    contexts: CONTEXTS.join(','),
-    'cert-manager-version': artifacts?.versions.certManager ?? '',
-    'cert-manager-base-url': artifacts?.certManagerBaseUrl ?? '',
-    timeout: '4m',
-  };
+  if (!artifacts) throw new Error('the artifact server is not running');
+  return rigActionInputs(phase, kubeconfig, CONTEXTS, artifacts);
 }
-
-const explain = (r: ActionRun): string =>
-  `${r.stdout
-    .split('\n')
-    .filter((l) => /::error::|FAILED|failed/.test(l))
-    .join('\n')}\n${r.summary}`;
 
 /** The rig kubeconfig, pointed at one context, as a private file (it holds client keys). */
 function writeKubeconfig(file: string, context: string): string {

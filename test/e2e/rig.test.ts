@@ -38,6 +38,20 @@ let setupError: Error | undefined;
 // No kubectl call may hang a test run (a stuck exec stdin once did).
 const KUBECTL_OPTS = { maxBuffer: 64 << 20, timeout: 120_000 };
 
+/** Removes a test pod from namespace spire on every cluster; already gone is fine. */
+async function deleteSpirePods(name: string): Promise<void> {
+  for (const c of rig.clusters)
+    await kubectl(c, [
+      'delete',
+      'pod',
+      '-n',
+      'spire',
+      name,
+      '--wait=false',
+      '--ignore-not-found',
+    ]).catch(() => '');
+}
+
 async function kubectl(c: ClusterLayout, args: string[], input?: string): Promise<string> {
   const argv = ['--kubeconfig', info.kubeconfig, '--context', c.name, ...args];
   if (input === undefined) return (await run(bin.kubectl, argv, KUBECTL_OPTS)).stdout;
@@ -367,17 +381,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         await spire(['bundle', 'delete', '-id', id]);
       }
     } finally {
-      for (const c of rig.clusters) {
-        await kubectl(c, [
-          'delete',
-          'pod',
-          '-n',
-          'spire',
-          SPIRE_POD,
-          '--wait=false',
-          '--ignore-not-found',
-        ]).catch(() => '');
-      }
+      await deleteSpirePods(SPIRE_POD);
       for (const c of created) {
         await kubectl(c, [
           'delete',
@@ -732,17 +736,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
           (err: Error) => console.log(`bundle delete: ${err.message}`),
         );
       }
-      for (const c of rig.clusters) {
-        await kubectl(c, [
-          'delete',
-          'pod',
-          '-n',
-          'spire',
-          pod,
-          '--wait=false',
-          '--ignore-not-found',
-        ]).catch(() => '');
-      }
+      await deleteSpirePods(pod);
     }
   });
 

@@ -4,27 +4,49 @@ import fs from 'node:fs';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { rigLayout } from './layout.ts';
 import { up } from './rig.ts';
-import { startArtifactServer } from './artifact-server.ts';
+import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 
 export function rigBinaries(): Binaries {
   return loadBinaries(rigLayout().cacheDir, ['istioctl']);
 }
 
+/** The action's inputs for one phase against the rig, its artifacts served by `artifacts`. */
+export function rigActionInputs(
+  phase: string,
+  kubeconfig: string,
+  contexts: string[],
+  artifacts: ArtifactServer,
+): Record<string, string> {
+  return {
+    phase,
+    kubeconfig,
+    contexts: contexts.join(','),
+    'istio-version': artifacts.versions.istio,
+    'istioctl-base-url': artifacts.istioctlBaseUrl,
+    'cert-manager-version': artifacts.versions.certManager,
+    'cert-manager-base-url': artifacts.certManagerBaseUrl,
+    // The rig has real control planes and SPIRE servers but no data plane:
+    // traffic and proxy certificate checks need real Envoys (see the e2e workflow).
+    'verify-checks': 'readiness,identities,federation',
+    timeout: '4m',
+  };
+}
+
 /** Starts (or reuses) the rig and an artifact server; returns INPUT_* variables for the action. */
-export async function rigInputs(): Promise<{ env: Record<string, string>; stop: () => void }> {
+export async function rigInputs(
+  phase: string,
+): Promise<{ env: Record<string, string>; stop: () => void }> {
   rigBinaries();
   const rig = await up();
   const artifacts = await startArtifactServer();
-  const env: Record<string, string> = {
-    INPUT_KUBECONFIG: fs.readFileSync(rig.kubeconfig, 'utf8'),
-    INPUT_CONTEXTS: rig.contexts.join(','),
-    'INPUT_ISTIO-VERSION': artifacts.versions.istio,
-    'INPUT_ISTIOCTL-BASE-URL': artifacts.istioctlBaseUrl,
-    'INPUT_CERT-MANAGER-VERSION': artifacts.versions.certManager,
-    'INPUT_CERT-MANAGER-BASE-URL': artifacts.certManagerBaseUrl,
-    // No data plane on the rig: traffic and proxy certificates need real Envoys.
-    'INPUT_VERIFY-CHECKS': 'readiness,identities,federation',
-    INPUT_TIMEOUT: '4m',
-  };
+  const inputs = rigActionInputs(
+    phase,
+    fs.readFileSync(rig.kubeconfig, 'utf8'),
+    rig.contexts,
+    artifacts,
+  );
+  const env = Object.fromEntries(
+    Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]),
+  );
   return { env, stop: () => void artifacts.close() };
 }
