@@ -58,6 +58,7 @@ function makeConfig(
     phases: ['plan'],
     clusters,
     serviceType: options.serviceType ?? 'LoadBalancer',
+    certManagerMode: 'auto',
     meshId: 'mesh1',
     versions: { istio: options.istio ?? '1.22.1', spire: '1.5.1', certManager: 'v1.15.1' },
     istioctlBaseUrl: 'https://github.com/istio/istio/releases/download',
@@ -554,6 +555,8 @@ describe('istio phase', () => {
       assert.deepEqual(main.spec.meshConfig.trustDomainAliases, [other]);
       assert.deepEqual(main.spec.values.global, {
         meshID: 'mesh1',
+        // Filled only for NodePort gateways (see cluster-edges.test.ts).
+        meshNetworks: {},
         multiCluster: { clusterName: `cluster-${index + 1}` },
         network: `network${index + 1}`,
       });

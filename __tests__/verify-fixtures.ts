@@ -11,6 +11,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
+export { x509 };
 export type Cert = InstanceType<typeof x509.X509Certificate>;
 type Keys = webcrypto.CryptoKeyPair;
 
@@ -43,39 +44,83 @@ export interface Window {
   notAfter?: Date;
 }
 
+/**
+ * Overrides of one certificate's profile, to build the shapes the X.509-SVID
+ * rules reject; `false` leaves that extension out.
+ */
+export interface ProfileOptions {
+  ca?: boolean;
+  pathLength?: number;
+  basicConstraints?: false;
+  /** x509.KeyUsageFlags bits. */
+  keyUsage?: number | false;
+  /** OIDs. */
+  extendedKeyUsage?: string[] | false;
+  /** Subject DN; '' for an empty subject. */
+  subject?: string;
+  sanCritical?: boolean;
+  /** Appended as they are, e.g. an unknown critical extension. */
+  extraExtensions?: InstanceType<typeof x509.Extension>[];
+}
+
+const CA_USAGE =
+  x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature;
+
+function profileExtensions(
+  options: ProfileOptions,
+  defaults: { ca: boolean; keyUsage: number; extendedKeyUsage?: string[] },
+): InstanceType<typeof x509.Extension>[] {
+  const extensions: InstanceType<typeof x509.Extension>[] = [];
+  if (options.basicConstraints !== false) {
+    extensions.push(
+      new x509.BasicConstraintsExtension(options.ca ?? defaults.ca, options.pathLength, true),
+    );
+  }
+  const keyUsage = options.keyUsage ?? defaults.keyUsage;
+  if (keyUsage !== false) extensions.push(new x509.KeyUsagesExtension(keyUsage, true));
+  const eku = options.extendedKeyUsage ?? defaults.extendedKeyUsage;
+  if (eku) extensions.push(new x509.ExtendedKeyUsageExtension(eku));
+  return extensions;
+}
+
 /** cert-manager's self-signed root CA (a ClusterIssuer of kind SelfSigned issues it, isCA: true). */
 export async function makeRoot(
   commonName: string,
   window: Window = {},
   rsa = true,
+  options: ProfileOptions = {},
 ): Promise<Issued> {
   const keys = rsa ? await rsaKeys() : await ecKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${commonName}, O=cert-manager`,
+    name: options.subject ?? `CN=${commonName}, O=cert-manager`,
     keys,
     notBefore: window.notBefore ?? new Date(NOW.getTime() - 30 * DAY),
     notAfter: window.notAfter ?? new Date(NOW.getTime() + 3650 * DAY),
     signingAlgorithm: rsa ? RSA : EC,
     extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign |
-          x509.KeyUsageFlags.cRLSign |
-          x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
+      ...profileExtensions(options, { ca: true, keyUsage: CA_USAGE }),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(options.extraExtensions ?? []),
     ],
   });
   return wrap(cert, keys);
 }
 
-export interface IssueOptions extends Window {
+export interface IssueOptions extends Window, ProfileOptions {
   /** Sign with this key instead of the issuer's (a forged signature). */
   signingKey?: webcrypto.CryptoKey;
-  ca?: boolean;
   uris?: string[];
 }
+
+const sanExtension = (uris: string[], critical = false): InstanceType<typeof x509.Extension>[] =>
+  uris.length
+    ? [
+        new x509.SubjectAlternativeNameExtension(
+          uris.map((value) => ({ type: 'url' as const, value })),
+          critical,
+        ),
+      ]
+    : [];
 
 const signingAlgorithm = (issuer: Issued): typeof EC | typeof RSA =>
   issuer.keys.privateKey.algorithm.name === 'ECDSA' ? EC : RSA;
@@ -89,7 +134,7 @@ export async function makeIntermediate(
   const keys = await ecKeys();
   const signingKey = options.signingKey ?? issuer.keys.privateKey;
   const cert = await x509.X509CertificateGenerator.create({
-    subject: 'C=US, O=SPIFFE',
+    subject: options.subject ?? 'C=US, O=SPIFFE',
     issuer: issuer.cert.subject,
     publicKey: keys.publicKey,
     signingKey,
@@ -97,16 +142,11 @@ export async function makeIntermediate(
     notBefore: options.notBefore ?? new Date(NOW.getTime() - DAY),
     notAfter: options.notAfter ?? new Date(NOW.getTime() + DAY),
     extensions: [
-      new x509.BasicConstraintsExtension(options.ca ?? true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign |
-          x509.KeyUsageFlags.cRLSign |
-          x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
+      ...profileExtensions(options, { ca: true, keyUsage: CA_USAGE }),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }]),
+      ...sanExtension(options.uris ?? [`spiffe://${trustDomain}`], options.sanCritical),
+      ...(options.extraExtensions ?? []),
     ],
   });
   return wrap(cert, keys);
@@ -122,7 +162,7 @@ export async function makeLeaf(
   const signingKey = options.signingKey ?? issuer.keys.privateKey;
   const uris = options.uris ?? (spiffeId ? [spiffeId] : []);
   const cert = await x509.X509CertificateGenerator.create({
-    subject: 'C=US, O=SPIRE',
+    subject: options.subject ?? 'C=US, O=SPIRE',
     issuer: issuer.cert.subject,
     publicKey: keys.publicKey,
     signingKey,
@@ -130,26 +170,18 @@ export async function makeLeaf(
     notBefore: options.notBefore ?? new Date(NOW.getTime() - 600_000),
     notAfter: options.notAfter ?? new Date(NOW.getTime() + 3_000_000),
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature |
+      ...profileExtensions(options, {
+        ca: false,
+        keyUsage:
+          x509.KeyUsageFlags.digitalSignature |
           x509.KeyUsageFlags.keyEncipherment |
           x509.KeyUsageFlags.keyAgreement,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([
-        x509.ExtendedKeyUsage.serverAuth,
-        x509.ExtendedKeyUsage.clientAuth,
-      ]),
+        extendedKeyUsage: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+      }),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey),
-      ...(uris.length
-        ? [
-            new x509.SubjectAlternativeNameExtension(
-              uris.map((value) => ({ type: 'url' as const, value })),
-            ),
-          ]
-        : []),
+      ...sanExtension(uris, options.sanCritical),
+      ...(options.extraExtensions ?? []),
     ],
   });
   return wrap(cert, keys);

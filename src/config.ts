@@ -20,6 +20,10 @@ export type InstallPhase = (typeof INSTALL_PHASES)[number];
 
 export type ServiceType = 'LoadBalancer' | 'NodePort';
 
+/** auto: use a cert-manager that is already there, else install ours; install; existing. */
+export const CERT_MANAGER_MODES = ['auto', 'install', 'existing'] as const;
+export type CertManagerMode = (typeof CERT_MANAGER_MODES)[number];
+
 export interface ClusterConfig {
   /** 0-based position in the `contexts` list. */
   index: number;
@@ -57,6 +61,7 @@ export interface Config {
   phases: Phase[];
   clusters: ClusterConfig[];
   serviceType: ServiceType;
+  certManagerMode: CertManagerMode;
   meshId: string;
   versions: Versions;
   istioctlBaseUrl: string;

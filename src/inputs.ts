@@ -5,7 +5,14 @@ import os from 'node:os';
 import semver from 'semver';
 import { InputError } from './input-error.ts';
 import { parseDuration } from './duration.ts';
-import { PHASES, type ClusterConfig, type Config, type Phase, type ServiceType } from './config.ts';
+import {
+  CERT_MANAGER_MODES,
+  PHASES,
+  type ClusterConfig,
+  type Config,
+  type Phase,
+  type ServiceType,
+} from './config.ts';
 
 export type GetInput = (name: string) => string;
 
@@ -226,6 +233,14 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
       `'${serviceTypeRaw}' is not supported. Use 'LoadBalancer' or 'NodePort' (local clusters).`,
     );
 
+  const certManagerModeRaw = input('cert-manager-mode', 'auto');
+  const certManagerMode = CERT_MANAGER_MODES.find((m) => m === certManagerModeRaw.toLowerCase());
+  if (!certManagerMode)
+    throw new InputError(
+      'cert-manager-mode',
+      `'${certManagerModeRaw}' is not supported. Use 'auto' (use a cert-manager already there, else install one), 'install' or 'existing'.`,
+    );
+
   const istio = parseVersion('istio-version', input('istio-version', '1.22.1'), false);
   if (semver.lt(istio, ISTIO_MIN))
     throw new InputError(
@@ -289,6 +304,7 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
     phases,
     clusters,
     serviceType: serviceType as ServiceType,
+    certManagerMode,
     meshId,
     versions: { istio, spire, certManager },
     istioctlBaseUrl: parseUrl(

@@ -20,6 +20,8 @@ export const SPIRE_SERVER = {
 
 export const ISTIO_NAMESPACE = 'istio-system';
 export const INGRESS_GATEWAY_SERVICE = 'istio-ingressgateway';
+/** The east-west gateway and its mTLS passthrough port (AUTO_PASSTHROUGH, routed by SNI). */
+export const EASTWEST_GATEWAY = { service: 'istio-eastwestgateway', tlsPort: 15443 };
 export const EXAMPLES = {
   helloworld: { namespace: 'helloworld', service: 'helloworld', port: 5000, path: '/hello' },
   sleep: { namespace: 'sleep', app: 'sleep', container: 'sleep' },

@@ -9,11 +9,14 @@ import * as k8s from '@kubernetes/client-node';
 import { FIELD_MANAGER, type ClusterConfig } from '../config.ts';
 import { objectRef, type K8sObject } from '../k8s-object.ts';
 import { ClusterError, describeError, httpStatus, isTransient } from './errors.ts';
+import { planApply } from './ownership.ts';
 
 export type ApplyAction = 'created' | 'changed' | 'unchanged' | 'deleted';
 export interface ApplyRecord {
   ref: string;
   action: ApplyAction;
+  /** The object existed without our label: shared, never taken over or deleted. */
+  foreign?: boolean;
 }
 
 export interface ExecResult {
@@ -22,6 +25,9 @@ export interface ExecResult {
   /** 0 on success; the exit code the API reported otherwise (-1 when unknown). */
   exitCode: number;
 }
+
+/** One try of a poll: the value once there, else why not yet. */
+export type Attempt<T> = { value: T } | { pending: string };
 
 type Header = Pick<K8sObject, 'apiVersion' | 'kind'> & {
   metadata: { name: string; namespace?: string };
@@ -179,16 +185,18 @@ export class ClusterClient {
   async applyOne(object: K8sObject, fieldManager = FIELD_MANAGER): Promise<ApplyRecord> {
     const ref = objectRef(object);
     const before = await this.read(object);
+    const plan = planApply(before, object);
+    if ('refuse' in plan) throw new ClusterError(this.cluster.context, plan.refuse);
     const after = await this.retry(`apply ${ref}`, async () => {
       const path = await (this.objects as unknown as UriPathApi).specUriPath(
-        { ...object, metadata: { ...object.metadata } },
+        { ...plan.body, metadata: { ...plan.body.metadata } },
         'patch',
       );
       return this.request(
         'PATCH',
         path,
         { fieldManager, force: 'true' },
-        JSON.stringify(object),
+        JSON.stringify(plan.body),
         'application/apply-patch+yaml',
       );
     });
@@ -197,12 +205,46 @@ export class ClusterClient {
       : before.metadata.resourceVersion === after.metadata?.resourceVersion
         ? 'unchanged'
         : 'changed';
-    return { ref, action };
+    return plan.foreign ? { ref, action, foreign: true } : { ref, action };
   }
 
-  /** Dry-run create: proves admission (webhooks included) answers without persisting anything. */
-  async dryRunCreate(object: K8sObject): Promise<void> {
-    await this.objects.create(object as k8s.KubernetesObject, undefined, 'All', FIELD_MANAGER);
+  /**
+   * Dry-run create: admission (webhooks included) answers without persisting
+   * anything. Returns the object as admission left it, so a caller can see
+   * what a mutating webhook did.
+   */
+  async dryRunCreate(object: K8sObject): Promise<K8sObject> {
+    return (await this.objects.create(
+      object as k8s.KubernetesObject,
+      undefined,
+      'All',
+      FIELD_MANAGER,
+    )) as unknown as K8sObject;
+  }
+
+  /**
+   * Polls `attempt` with backoff until it yields a value, for conditions no
+   * watch can show (a webhook that answers, a server that reports). The last
+   * pending reason goes into the timeout message.
+   */
+  async until<T>(
+    what: string,
+    attempt: () => Promise<Attempt<T>>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 250;
+    for (;;) {
+      const result = await attempt();
+      if ('value' in result) return result.value;
+      if (Date.now() + delay > deadline)
+        throw new ClusterError(
+          this.cluster.context,
+          `timed out after ${Math.round(timeoutMs / 1000)}s waiting until ${what}: ${result.pending}. Raise 'timeout' if the cluster is slow.`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
   }
 
   async delete(header: Header): Promise<'deleted' | 'absent'> {

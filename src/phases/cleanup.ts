@@ -6,6 +6,7 @@ import type { ClusterClient, ApplyRecord } from '../cluster/client.ts';
 import { mapLimit } from '../cluster/apply.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, PHASE_LABEL } from '../config.ts';
 import { objectRef, type K8sObject } from '../k8s-object.ts';
+import { ISTIO_NAMESPACE } from '../names.ts';
 import { onEachCluster } from './per-cluster.ts';
 import type { ClusterOutcome, RunContext } from './types.ts';
 
@@ -42,21 +43,106 @@ export const CLEANUP_KINDS: [apiVersion: string, kind: string][] = [
 // 'verify' owns the north-south Gateway and VirtualService.
 const PHASE_ORDER = ['verify', 'examples', 'istio', 'spire', 'cert-manager'];
 
+const SPIFFE_CSI_DRIVER = 'csi.spiffe.io';
+/** istiod writes this ConfigMap (the mesh's root certificate) into every namespace. */
+const ISTIO_ROOT_CERT_CONFIGMAP = 'istio-ca-root-cert';
+
+interface PodVolumes {
+  spec?: { volumes?: { csi?: { driver?: string } }[] };
+}
+
+/** Pods whose volumes come from `driver`: the kubelet needs the driver to unmount them. */
+export function podsMountingDriver(pods: K8sObject[], driver: string): string[] {
+  return pods
+    .filter((p) => ((p as PodVolumes).spec?.volumes ?? []).some((v) => v.csi?.driver === driver))
+    .map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+}
+
+interface RoleRules {
+  rules?: { apiGroups?: string[]; resources?: string[]; resourceNames?: string[] }[];
+}
+
+/**
+ * Leader-election Leases an installed component holds, read from the Roles it
+ * was installed with (cert-manager's release names them in `resourceNames`):
+ * the Leases are created at run time, carry no label, and outlive the install.
+ */
+export function leasesNamedByRoles(roles: K8sObject[]): { namespace: string; name: string }[] {
+  return roles.flatMap((role) =>
+    ((role as RoleRules).rules ?? [])
+      .filter(
+        (r) => r.apiGroups?.includes('coordination.k8s.io') && r.resources?.includes('leases'),
+      )
+      .flatMap((r) => r.resourceNames ?? [])
+      .map((name) => ({ namespace: role.metadata.namespace ?? '', name })),
+  );
+}
+
+/**
+ * The SPIRE phase removes the CSI driver the gateways and sidecars mount: a
+ * pod still mounting it when the driver goes can never be unmounted, and its
+ * namespace never goes away. So wait for every such pod first; a pod the
+ * action did not create is named and stops the cleanup before it breaks it.
+ */
+async function waitForCsiPodsGone(client: ClusterClient): Promise<void> {
+  await client.until(`no pod mounts ${SPIFFE_CSI_DRIVER}`, async () => {
+    const left = podsMountingDriver(await client.list('v1', 'Pod'), SPIFFE_CSI_DRIVER);
+    return left.length === 0
+      ? { value: true }
+      : {
+          pending: `still mounted by ${left.slice(0, 5).join(', ')}${left.length > 5 ? ` (+${left.length - 5} more)` : ''}; delete these pods (or the workloads that own them) before cleanup`,
+        };
+  });
+}
+
+const ownedBy = (phase: string): string =>
+  `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${PHASE_LABEL}=${phase}`;
+
+async function deleteAll(client: ClusterClient, objects: K8sObject[]): Promise<ApplyRecord[]> {
+  const deleted = await mapLimit(objects, 6, async (o) => ({
+    ref: objectRef(o),
+    result: await client.delete(o),
+  }));
+  return deleted
+    .filter((d) => d.result === 'deleted')
+    .map((d) => ({ ref: d.ref, action: 'deleted' as const }));
+}
+
+/**
+ * What our istiod wrote into namespaces it never owned. istiod re-creates a
+ * deleted one while it runs, so its pods must be gone first.
+ */
+async function deleteIstioRootCerts(client: ClusterClient): Promise<ApplyRecord[]> {
+  await client.until('istiod has stopped', async () => {
+    const pods = await client.list('v1', 'Pod', {
+      namespace: ISTIO_NAMESPACE,
+      labelSelector: 'app=istiod',
+    });
+    return pods.length === 0
+      ? { value: true }
+      : { pending: `istiod pods still running: ${pods.map((p) => p.metadata.name).join(', ')}` };
+  });
+  const found = await client.list('v1', 'ConfigMap', {
+    fieldSelector: `metadata.name=${ISTIO_ROOT_CERT_CONFIGMAP}`,
+  });
+  return deleteAll(client, found);
+}
+
 async function deletePhase(client: ClusterClient, phase: string): Promise<ApplyRecord[]> {
-  const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${PHASE_LABEL}=${phase}`;
+  const selector = ownedBy(phase);
   const records: ApplyRecord[] = [];
   for (const [apiVersion, kind] of CLEANUP_KINDS) {
     const found = await client.list(apiVersion, kind, { labelSelector: selector });
-    const deleted = await mapLimit(found, 6, async (o: K8sObject) => {
-      const header = {
-        apiVersion,
-        kind,
-        metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
-      };
-      return { ref: objectRef(header as K8sObject), result: await client.delete(header) };
-    });
-    for (const d of deleted)
-      if (d.result === 'deleted') records.push({ ref: d.ref, action: 'deleted' });
+    records.push(
+      ...(await deleteAll(
+        client,
+        found.map((o) => ({
+          apiVersion,
+          kind,
+          metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
+        })),
+      )),
+    );
   }
   // Namespaces go last: wait until they are really gone so the next phase's
   // deletions (the CSI driver, the CA) never pull the floor from under a pod.
@@ -78,7 +164,36 @@ export async function runCleanup(ctx: RunContext): Promise<ClusterOutcome[]> {
   return onEachCluster('cleanup', ctx.clients, async (client, log) => {
     const records: ApplyRecord[] = [];
     for (const phase of PHASE_ORDER) {
+      if (phase === 'spire') await waitForCsiPodsGone(client);
+      // Read before the phase's objects go: afterwards nothing says what they caused.
+      const ourIstiod =
+        phase === 'istio' &&
+        (
+          await client.list('apps/v1', 'Deployment', {
+            namespace: ISTIO_NAMESPACE,
+            labelSelector: `${ownedBy('istio')},app=istiod`,
+          })
+        ).length > 0;
+      const leases =
+        phase === 'cert-manager'
+          ? leasesNamedByRoles(
+              await client.list('rbac.authorization.k8s.io/v1', 'Role', {
+                labelSelector: ownedBy('cert-manager'),
+              }),
+            )
+          : [];
       const deleted = await deletePhase(client, phase);
+      if (ourIstiod) deleted.push(...(await deleteIstioRootCerts(client)));
+      deleted.push(
+        ...(await deleteAll(
+          client,
+          leases.map((l) => ({
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: l,
+          })),
+        )),
+      );
       log(`${phase}: deleted ${deleted.length} objects`);
       records.push(...deleted);
     }

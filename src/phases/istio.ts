@@ -1,20 +1,35 @@
 // Seed: istio/install-istio.sh. Renders each cluster's IstioOperators with
 // `istioctl manifest generate` and applies the result with our field manager
-// (labelled, so cleanup finds it; idempotent, so a re-run changes nothing),
-// then creates remote secrets in both directions.
+// (labelled, so cleanup finds it; idempotent, so a re-run changes nothing) in
+// the order `istioctl install` keeps: base and istiod, then the gateways once
+// the sidecar injector answers. With NodePort gateways, every east-west
+// gateway's Service comes first, so each control plane's meshNetworks can name
+// them. Then remote secrets go between every pair of clusters.
 import YAML from 'yaml';
 import * as core from '@actions/core';
-import { labelObject, renderPhase, toYaml } from '../render/index.ts';
+import { labelObject, renderPhase, toYaml, type RenderFacts } from '../render/index.ts';
+import {
+  INJECTED_IMAGE,
+  injectionProbePod,
+  isUninjectedPod,
+  podSelector,
+  splitByInjection,
+} from '../render/istio-gateways.ts';
+import { EASTWEST_OPERATOR } from '../render/istio.ts';
+import { discoverServiceAddress, type ExternalAddress } from '../cluster/service-address.ts';
+import { describeError, httpStatus, isTransient } from '../cluster/errors.ts';
+import { formatHostPort } from '../net-address.ts';
 import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
-import type { ClusterClient } from '../cluster/client.ts';
+import type { ApplyRecord, ClusterClient } from '../cluster/client.ts';
 import { objectRef, type K8sObject } from '../k8s-object.ts';
 import { writePrivateFile } from '../kubeconfig.ts';
 import { runIstioctl } from '../tools/run-istioctl.ts';
+import { EASTWEST_GATEWAY, ISTIO_NAMESPACE } from '../names.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
-import type { ClusterOutcome, RunContext } from './types.ts';
+import type { ClusterLog, ClusterOutcome, RunContext } from './types.ts';
 
 /**
  * istiod manages two webhook fields at run time: it fills in `caBundle` (the
@@ -103,25 +118,165 @@ async function remoteSecret(ctx: RunContext, source: ClusterClient): Promise<K8s
   return labelObject(secret, 'istio');
 }
 
+/**
+ * NodePort only: every cluster's east-west gateway address, for meshNetworks.
+ * Its Service comes from the east-west operator alone, which needs no
+ * meshNetworks, so it is applied (by itself) before the control plane is
+ * rendered.
+ */
+async function eastWestGateways(ctx: RunContext): Promise<{
+  outcomes: ClusterOutcome[];
+  gateways: Record<string, ExternalAddress>;
+  /** istioctl's east-west objects per cluster context, so install need not generate them again. */
+  generated: Map<string, K8sObject[]>;
+}> {
+  const gateways: Record<string, ExternalAddress> = {};
+  const generated = new Map<string, K8sObject[]>();
+  const outcomes = await onEachCluster(
+    'istio · east-west gateway address',
+    ctx.clients,
+    async (client, log) => {
+      const operators = renderPhase(ctx.config, 'istio', client.cluster).istioOperators.filter(
+        (o) => o.metadata.name === EASTWEST_OPERATOR,
+      );
+      const objects = await generateIstioObjects(ctx, client, operators);
+      generated.set(client.cluster.context, objects);
+      const service = objects.find(
+        (o) => o.kind === 'Service' && o.metadata.name === EASTWEST_GATEWAY.service,
+      );
+      if (!service) throw new Error(`istioctl rendered no ${EASTWEST_GATEWAY.service} Service`);
+      const records = [await client.applyOne(service)];
+      const address = await discoverServiceAddress(
+        client,
+        { name: EASTWEST_GATEWAY.service, namespace: ISTIO_NAMESPACE },
+        EASTWEST_GATEWAY.tlsPort,
+        ctx.config.serviceType,
+      );
+      gateways[client.cluster.name] = address;
+      const note = `east-west gateway at ${formatHostPort(address)}`;
+      log(note);
+      return { records, notes: [note] };
+    },
+  );
+  return { outcomes, gateways, generated };
+}
+
+/** Waits until the injector hands back a gateway's pod with its image filled in. */
+async function waitForInjector(client: ClusterClient, gateways: K8sObject[]): Promise<number> {
+  const started = Date.now();
+  await Promise.all(
+    gateways.map((gateway) =>
+      client.until(`the sidecar injector fills in the image of ${objectRef(gateway)}`, async () => {
+        try {
+          const pod = await client.dryRunCreate(injectionProbePod(gateway));
+          return isUninjectedPod(pod)
+            ? { pending: `admission returned the pod with image: ${INJECTED_IMAGE}` }
+            : { value: true };
+        } catch (error) {
+          // A webhook that is registered but not serving yet fails the call;
+          // a policy that refuses uninjected pods does too.
+          const status = httpStatus(error);
+          if (isTransient(error) || status === 400 || status === 403 || status === 422)
+            return { pending: describeError(error) };
+          throw error;
+        }
+      }),
+    ),
+  );
+  return Date.now() - started;
+}
+
+/**
+ * Pods that a gateway created before the injector answered (an earlier run, or
+ * another tool) keep `image: auto` forever; deleting them lets their
+ * ReplicaSet create injected ones. A re-run thus repairs that state.
+ */
+async function replaceUninjectedPods(
+  client: ClusterClient,
+  gateways: K8sObject[],
+): Promise<string[]> {
+  const replaced: string[] = [];
+  for (const gateway of gateways) {
+    const pods = await client.list('v1', 'Pod', {
+      namespace: gateway.metadata.namespace ?? ISTIO_NAMESPACE,
+      labelSelector: podSelector(gateway),
+    });
+    for (const pod of pods.filter(isUninjectedPod)) {
+      await client.delete({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata });
+      replaced.push(`${pod.metadata.namespace}/${pod.metadata.name}`);
+    }
+  }
+  return replaced;
+}
+
+/**
+ * As `istioctl install` does: base and istiod first, then, once the injector
+ * fills in gateway pods, the gateways.
+ */
+export async function installControlPlaneThenGateways(
+  client: ClusterClient,
+  generated: K8sObject[],
+  meshObjects: K8sObject[],
+  log: ClusterLog,
+): Promise<{ records: ApplyRecord[]; notes: string[] }> {
+  const { controlPlane, gateways } = splitByInjection(generated);
+  const records = await applyInOrder(client, [...controlPlane, ...meshObjects]);
+  await waitForRollouts(client, controlPlane);
+  if (gateways.length === 0) return { records, notes: [] };
+  const injectorMs = await waitForInjector(client, gateways);
+  log(`istiod is ready; the sidecar injector answers (after ${injectorMs} ms)`);
+  records.push(...(await applyInOrder(client, gateways)));
+  const replaced = await replaceUninjectedPods(client, gateways);
+  if (replaced.length > 0)
+    log(`replaced gateway pods created before the injector: ${replaced.join(', ')}`);
+  await waitForRollouts(client, gateways);
+  return {
+    records,
+    notes: replaced.length > 0 ? [`replaced ${replaced.length} uninjected gateway pods`] : [],
+  };
+}
+
 export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
+  const steps: ClusterOutcome[][] = [];
+  const facts: RenderFacts = { ...ctx.facts };
+  let early: Awaited<ReturnType<typeof eastWestGateways>> | undefined;
+  if (config.serviceType === 'NodePort') {
+    early = await eastWestGateways(ctx);
+    steps.push(early.outcomes);
+    if (anyFailed(early.outcomes)) return mergeOutcomes(steps);
+    facts.eastWestGateways = early.gateways;
+  }
+
   const install = await onEachCluster('istio · install', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(config, 'istio', client.cluster, ctx.facts);
-    const generated = await generateIstioObjects(ctx, client, rendered.istioOperators);
+    const rendered = renderPhase(config, 'istio', client.cluster, facts);
+    const eastWest = early?.generated.get(client.cluster.context);
+    const generated = [
+      ...(await generateIstioObjects(
+        ctx,
+        client,
+        rendered.istioOperators.filter((o) => !eastWest || o.metadata.name !== EASTWEST_OPERATOR),
+      )),
+      ...(eastWest ?? []),
+    ];
     ctx.writeManifest(
       client.cluster.context,
       'istio',
       toYaml([...rendered.istioOperators, ...rendered.objects, ...generated]),
     );
-    const records = await applyInOrder(client, [...generated, ...rendered.objects]);
-    await waitForRollouts(client, generated);
+    const installed = await installControlPlaneThenGateways(
+      client,
+      generated,
+      rendered.objects,
+      log,
+    );
     log(
       `Istio ${config.versions.istio} is ready (${generated.length} objects from istioctl manifest generate)`,
     );
-    return { records };
+    return installed;
   });
-  if (anyFailed(install)) return install;
-
+  steps.push(install);
+  if (anyFailed(install)) return mergeOutcomes(steps);
   const secrets = new Map<string, K8sObject>();
   const created = await onEachCluster(
     'istio · create remote secret',
@@ -131,7 +286,8 @@ export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
       log('created the remote secret (token masked)');
     },
   );
-  if (anyFailed(created)) return mergeOutcomes([install, created]);
+  steps.push(created);
+  if (anyFailed(created)) return mergeOutcomes(steps);
 
   const applied = await onEachCluster(
     'istio · apply remote secrets',
@@ -150,5 +306,6 @@ export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
       return { records };
     },
   );
-  return mergeOutcomes([install, created, applied]);
+  steps.push(applied);
+  return mergeOutcomes(steps);
 }

@@ -1,4 +1,19 @@
+import type { ApplyRecord } from '../cluster/client.ts';
 import type { ClusterOutcome } from './types.ts';
+
+/**
+ * One record per object: a step may apply an object a later step applies again
+ * (unchanged by then); what the phase did to it is the first real change.
+ */
+function dedupeRecords(records: ApplyRecord[]): ApplyRecord[] {
+  const byRef = new Map<string, ApplyRecord>();
+  for (const r of records) {
+    const seen = byRef.get(r.ref);
+    if (!seen || seen.action === 'unchanged')
+      byRef.set(r.ref, seen && r.action === 'unchanged' ? seen : r);
+  }
+  return [...byRef.values()];
+}
 
 /** Folds the outcomes of several steps of one phase into one outcome per cluster. */
 export function mergeOutcomes(steps: ClusterOutcome[][]): ClusterOutcome[] {
@@ -16,5 +31,5 @@ export function mergeOutcomes(steps: ClusterOutcome[][]): ClusterOutcome[] {
       seen.notes.push(...o.notes);
       if (o.error) seen.error = seen.error ? `${seen.error}; ${o.error}` : o.error;
     }
-  return [...byCluster.values()];
+  return [...byCluster.values()].map((o) => ({ ...o, records: dedupeRecords(o.records) }));
 }

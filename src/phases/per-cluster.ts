@@ -32,6 +32,11 @@ export async function onEachCluster(
         const out = (await step(client, log)) ?? {};
         outcome.records = out.records ?? [];
         outcome.notes = out.notes ?? [];
+        const shared = outcome.records.filter((r) => r.foreign).map((r) => r.ref);
+        if (shared.length > 0)
+          outcome.notes.push(
+            `found and left as theirs (not created by mesh-federation): ${shared.join(', ')}`,
+          );
       } catch (error) {
         outcome.ok = false;
         outcome.error = describeError(error);

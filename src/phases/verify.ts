@@ -6,7 +6,6 @@ import type { ClusterClient } from '../cluster/client.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { describeError } from '../cluster/errors.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
 import {
   CERT_MANAGER_NAMESPACE,
   EXAMPLES,
@@ -23,10 +22,13 @@ import { analyzeChain, type ChainReport } from '../verify/chain.ts';
 import {
   analyzeEastWest,
   analyzeNorthSouth,
+  parseHelloBody,
   parseTrafficOutput,
   trafficScript,
 } from '../verify/traffic.ts';
-import { failed, type Check } from '../verify/check.ts';
+import { failed, truncate, type Check } from '../verify/check.ts';
+import { discoverServiceAddress } from '../cluster/service-address.ts';
+import { formatHostPort } from '../net-address.ts';
 import { markdownTable, verdict } from '../report/markdown.ts';
 import { trafficSection } from '../report/traffic-section.ts';
 import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
@@ -217,14 +219,14 @@ async function chains(ctx: RunContext): Promise<ChainReport[]> {
   );
 }
 
-async function sendRequests(ctx: RunContext, url: string) {
+async function sendRequests(ctx: RunContext, url: string, count = ctx.config.requests) {
   const client = ctx.clients[0] as ClusterClient;
   const pod = await firstPod(client, EXAMPLES.sleep.namespace, `app=${EXAMPLES.sleep.app}`);
   const result = await client.exec(
     EXAMPLES.sleep.namespace,
     pod.metadata.name,
     EXAMPLES.sleep.container,
-    ['sh', '-c', trafficScript(url, ctx.config.requests)],
+    ['sh', '-c', trafficScript(url, count)],
   );
   return parseTrafficOutput(result.stdout);
 }
@@ -241,24 +243,23 @@ async function eastWest(ctx: RunContext): Promise<Check[]> {
   ];
 }
 
-function gatewayAddress(service: K8sObject, nodes: K8sObject[]): string | undefined {
-  const ingress = (
-    service.status as
-      { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined
-  )?.loadBalancer?.ingress?.[0];
-  if (ingress?.ip || ingress?.hostname) return `http://${ingress.ip || ingress.hostname}`;
-  const nodePort = (
-    service.spec as { ports?: { port: number; nodePort?: number }[] } | undefined
-  )?.ports?.find((p) => p.port === 80)?.nodePort;
-  const addresses = nodes.flatMap(
-    (n) =>
-      (n.status as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ??
-      [],
-  );
-  const node =
-    addresses.find((a) => a.type === 'ExternalIP') ??
-    addresses.find((a) => a.type === 'InternalIP');
-  return nodePort && node ? `http://${node.address}:${nodePort}` : undefined;
+/**
+ * istiod pushes a new Gateway and VirtualService to the ingress gateway a
+ * moment after they are applied; requests sent before that get 404s that say
+ * nothing about the mesh. One answer from helloworld means the route is live.
+ */
+async function waitForRoute(ctx: RunContext, url: string): Promise<void> {
+  const client = ctx.clients[0] as ClusterClient;
+  await client.until(`the ingress route to ${url} answers from helloworld`, async () => {
+    const [sample] = await sendRequests(ctx, url, 1);
+    return sample?.ok && parseHelloBody(sample.body)
+      ? { value: true }
+      : {
+          pending: sample
+            ? `last answer: ${sample.status || sample.error || 'none'} ${truncate(sample.body.trim(), 80)}`
+            : 'no answer',
+        };
+  });
 }
 
 /** Seed: scale v1 to zero, route the ingress gateway of the last cluster to v2, curl it from cluster 1. */
@@ -280,24 +281,15 @@ async function northSouth(ctx: RunContext): Promise<Check[]> {
       () => 'v1 pods are still there',
     );
     await applyInOrder(last, renderIngress(ctx.config, last.cluster));
-    const service = await last.waitFor(
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: INGRESS_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE },
-      },
-      (o) => gatewayAddress(o, []) !== undefined || ctx.config.serviceType === 'NodePort',
-      () => 'the ingress gateway has no external address yet',
+    const address = await discoverServiceAddress(
+      last,
+      { name: INGRESS_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE },
+      80,
+      ctx.config.serviceType,
     );
-    const url = gatewayAddress(
-      service,
-      ctx.config.serviceType === 'NodePort' ? await last.list('v1', 'Node') : [],
-    );
-    if (!url)
-      return [
-        failed('north-south', last.cluster.context, 'the ingress gateway has no reachable address'),
-      ];
+    const url = `http://${formatHostPort(address)}`;
     ctx.setOutput('gateway-url', url);
+    await waitForRoute(ctx, `${url}${EXAMPLES.helloworld.path}`);
     const samples = await sendRequests(ctx, `${url}${EXAMPLES.helloworld.path}`);
     return [
       analyzeNorthSouth({

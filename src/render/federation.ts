@@ -10,6 +10,12 @@ export interface RenderFacts {
    * placeholder instead.
    */
   bundleEndpoints?: Record<string, string>;
+  /**
+   * NodePort only: each cluster's east-west gateway as reachable from the
+   * others (a node address and the node port of 15443), keyed by cluster name.
+   * istiod ignores a NodePort gateway unless it is named in meshNetworks.
+   */
+  eastWestGateways?: Record<string, { host: string; port: number }>;
 }
 
 /** The k8s-workload-registrar (reconcile mode) reads this pod annotation into the entry's federatesWith. */

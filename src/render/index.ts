@@ -45,7 +45,7 @@ export function renderPhase(
         phase,
         cluster,
         objects: renderIstio(cluster),
-        istioOperators: renderIstioOperators(config, cluster),
+        istioOperators: renderIstioOperators(config, cluster, facts),
       };
     case 'examples':
       return { phase, cluster, objects: renderExamples(config, cluster), istioOperators: [] };

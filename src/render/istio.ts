@@ -7,15 +7,17 @@ import type { ClusterConfig, Config } from '../config.ts';
 import type { K8sObject } from '../k8s-object.ts';
 import { ISTIO_NAMESPACE } from '../names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
-import { federationAnnotations, otherClusters } from './federation.ts';
+import { federationAnnotations, otherClusters, type RenderFacts } from './federation.ts';
 import { labelObject } from './labels.ts';
 import { SPIRE_PATHS } from './spire-config.ts';
-import { renderTemplate } from './template.ts';
+import { renderTemplate, type TemplateValue } from './template.ts';
 
 /** Injection templates (comma list) of pods that run istio-proxy as a sidecar. */
 export const SIDECAR_TEMPLATES = 'sidecar,spire';
 /** Injection templates of the gateways, whose istio-proxy is the main container. */
 export const GATEWAY_TEMPLATES = 'gateway,spire-gateway';
+/** metadata.name of the east-west gateway's IstioOperator (manifests/istio/eastwest-operator.yaml). */
+export const EASTWEST_OPERATOR = 'eastwest';
 /** First Istio release that injects sidecars as native sidecars (init containers). */
 export const NATIVE_SIDECAR_ISTIO = '1.27.0';
 
@@ -39,7 +41,40 @@ export function spireInjectionTemplate(initContainers: boolean): string {
   return YAML.stringify({ spec });
 }
 
-export function renderIstioOperators(config: Config, cluster: ClusterConfig): K8sObject[] {
+/**
+ * Istio's meshNetworks: each network's endpoints (from its cluster's registry)
+ * and the address its east-west gateway is reached at. Only known, and only
+ * needed, when the gateways are NodePorts.
+ */
+export function meshNetworks(
+  config: Config,
+  facts: RenderFacts | undefined,
+): Record<string, TemplateValue> {
+  const gateways = facts?.eastWestGateways;
+  if (!gateways) return {};
+  return Object.fromEntries(
+    config.clusters.flatMap((c) => {
+      const gateway = gateways[c.name];
+      return gateway
+        ? [
+            [
+              c.network,
+              {
+                endpoints: [{ fromRegistry: c.name }],
+                gateways: [{ address: gateway.host, port: gateway.port }],
+              },
+            ],
+          ]
+        : [];
+    }),
+  );
+}
+
+export function renderIstioOperators(
+  config: Config,
+  cluster: ClusterConfig,
+  facts?: RenderFacts,
+): K8sObject[] {
   const native = usesNativeSidecars(config.versions.istio);
   const shared = {
     namespace: ISTIO_NAMESPACE,
@@ -56,6 +91,7 @@ export function renderIstioOperators(config: Config, cluster: ClusterConfig): K8
     ...shared,
     trustDomain: cluster.trustDomain,
     trustDomainAliases: otherClusters(config, cluster).map((c) => c.trustDomain),
+    meshNetworks: meshNetworks(config, facts),
     // Istio 1.27+ decides per node ("auto"); pinning it makes the `spire`
     // template's initContainers patch match what the injector does.
     pilotEnv: native ? { ENABLE_NATIVE_SIDECARS: 'true' } : {},

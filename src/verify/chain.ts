@@ -6,6 +6,15 @@
 // plus the ROOTCA trust bundles (one per trust domain of the mesh) and the
 // validity window of every certificate. SPIRE does not send the root in the
 // chain, so it is looked up in the workload's own trust bundle.
+//
+// Beyond RFC 5280 path building, the leaf and its signers are held to the
+// SPIFFE X509-SVID profile (§2 one URI SAN, §3 leaf and signing certificates,
+// §4 basic constraints and key usage, §5 validation), because Envoy's SPIFFE
+// validator and go-spiffe reject what breaks it: a chain that only this
+// analyzer accepted would pass here and fail on the wire.
+//
+// Whatever the input, analyzeChain returns a report: one broken certificate
+// must cost its own checks, never the chain section of every cluster.
 
 import type { X509Certificate } from 'node:crypto';
 import { allPassed, failed, passed, type Check } from './check.ts';
@@ -16,15 +25,18 @@ import {
   type ProxySecrets,
 } from './proxy-secret.ts';
 import {
-  isSelfSigned,
-  isSignedBy,
+  certificateProfile,
   keyDescription,
   normalizeTrustDomain,
+  OID,
   oneLine,
   parsePemCertificates,
   parseSpiffeId,
+  signatureVerifies,
+  spiffeIdProblem,
   spiffeUris,
   workloadSpiffeId,
+  type CertificateProfile,
 } from './x509.ts';
 
 export interface ChainExpectation {
@@ -96,7 +108,40 @@ function row(
   };
 }
 
-const quoted = (cert: X509Certificate): string => `"${oneLine(cert.subject)}"`;
+type Read =
+  { profile: CertificateProfile; error?: undefined } | { profile?: undefined; error: string };
+
+// Keyed by the parsed object, so a certificate is decoded once however many checks look at it.
+const reads = new WeakMap<X509Certificate, Read>();
+
+function read(cert: X509Certificate): Read {
+  let r = reads.get(cert);
+  if (!r) {
+    try {
+      r = { profile: certificateProfile(cert) };
+    } catch (err) {
+      r = { error: (err as Error).message };
+    }
+    reads.set(cert, r);
+  }
+  return r;
+}
+
+/** The subject in quotes; an empty subject (legal for an SVID) is named by its URI SAN instead. */
+function quoted(cert: X509Certificate): string {
+  const subject = oneLine(cert.subject);
+  if (subject) return `"${subject}"`;
+  const uri = read(cert).profile?.uris[0];
+  return uri ? `with empty subject (${uri})` : 'with empty subject';
+}
+
+/**
+ * Self-signed judged by name and signature only: OpenSSL's checkIssued also
+ * demands keyCertSign, and a root without it must be reported as such, not
+ * mistaken for a missing root.
+ */
+const selfSigned = (cert: X509Certificate): boolean =>
+  cert.subject !== undefined && cert.subject === cert.issuer && signatureVerifies(cert, cert);
 
 function identityProblem(leaf: X509Certificate, expected: ChainExpectation): string | undefined {
   const expectedId = workloadSpiffeId(
@@ -104,14 +149,24 @@ function identityProblem(leaf: X509Certificate, expected: ChainExpectation): str
     expected.namespace,
     expected.serviceAccount,
   );
-  const uris = spiffeUris(leaf);
-  if (uris.length === 0) return `leaf has no SPIFFE URI SAN, expected ${expectedId}`;
+  const r = read(leaf);
+  if (r.error !== undefined) return `cannot read the leaf's extensions: ${r.error}`;
+  const uris = r.profile.uris;
+  if (!uris.some((u) => /^spiffe:/i.test(u))) {
+    return `leaf has no SPIFFE URI SAN, expected ${expectedId}`;
+  }
+  // X509-SVID §2: a second URI of any scheme makes the identity ambiguous, so the SVID is rejected.
   if (uris.length > 1) {
-    return `leaf has ${uris.length} SPIFFE URI SANs (${uris.join(', ')}); an X.509-SVID carries exactly one`;
+    return `leaf has ${uris.length} URI SANs (${uris.join(', ')}); an X.509-SVID carries exactly one`;
   }
   const uri = uris[0] as string;
+  const invalid = spiffeIdProblem(uri);
+  if (invalid) return `leaf URI SAN ${uri} is not a valid SPIFFE ID: ${invalid}`;
   const id = parseSpiffeId(uri);
   if (!id) return `leaf URI SAN ${uri} is not a valid SPIFFE ID`;
+  if (id.path === '') {
+    return `leaf SPIFFE ID ${uri} has no path; a leaf's SPIFFE ID must name a workload`;
+  }
   if (id.trustDomain !== normalizeTrustDomain(expected.trustDomain)) {
     return `wrong trust domain: leaf is ${uri}, expected ${expectedId}`;
   }
@@ -126,8 +181,177 @@ function identityProblem(leaf: X509Certificate, expected: ChainExpectation): str
   return undefined;
 }
 
+const unknownCriticalProblem = (label: string, oids: string[]): string | undefined =>
+  oids.length
+    ? `${label} carries unrecognized critical extension${oids.length > 1 ? 's' : ''} ${oids.join(', ')} (RFC 5280 §4.2)`
+    : undefined;
+
+/** X509-SVID §3.1, §4.1, §4.3, §4.4, §5.2: what makes a certificate an SVID leaf. */
+function leafProblems(leaf: X509Certificate): string[] {
+  const r = read(leaf);
+  if (r.error !== undefined) return [`cannot read the leaf's extensions: ${r.error}`];
+  const p = r.profile;
+  const problems: string[] = [];
+  if (!p.basicConstraints) {
+    problems.push('leaf has no basicConstraints extension; an X.509-SVID leaf must set CA:FALSE');
+  } else if (p.basicConstraints.ca) {
+    problems.push('leaf is a CA certificate; an X.509-SVID leaf must not be');
+  }
+  if (!p.keyUsage) {
+    problems.push('leaf has no keyUsage extension; an X.509-SVID leaf must set digitalSignature');
+  } else {
+    if (!p.keyUsage.has('digitalSignature')) {
+      problems.push('leaf keyUsage lacks digitalSignature, which an X.509-SVID leaf must set');
+    }
+    const signing = (['keyCertSign', 'cRLSign'] as const).filter((u) => p.keyUsage?.has(u));
+    if (signing.length) {
+      problems.push(
+        `leaf keyUsage sets ${signing.join(' and ')}, which an X.509-SVID leaf must not`,
+      );
+    }
+  }
+  if (p.extendedKeyUsage) {
+    const eku = p.extendedKeyUsage;
+    const missing = (['serverAuth', 'clientAuth'] as const).filter((u) => !eku.includes(OID[u]));
+    if (missing.length) {
+      problems.push(
+        `leaf extendedKeyUsage lacks ${missing.join(' and ')}; an X.509-SVID that has the extension must set serverAuth and clientAuth`,
+      );
+    }
+  }
+  if (p.subjectEmpty) {
+    if (p.subjectAltNameCritical === undefined) {
+      problems.push('leaf has an empty subject and no subjectAltName');
+    } else if (!p.subjectAltNameCritical) {
+      problems.push(
+        'leaf has an empty subject but a non-critical subjectAltName; RFC 5280 §4.1.2.6 requires it critical',
+      );
+    }
+  }
+  const unknown = unknownCriticalProblem('leaf', p.unknownCritical);
+  if (unknown) problems.push(unknown);
+  return problems;
+}
+
+interface Problem {
+  problem: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Whether `cert` may sign at all (X509-SVID §3.2, §4.1, §4.3), judged before
+ * the signature: a non-CA that signed is a different fault from a wrong key,
+ * and OpenSSL's checkIssued hides it behind a key-identifier mismatch. The
+ * trust anchor may lack keyUsage (RFC 5280 §6.1 does not process it; `openssl
+ * req -x509` leaves it out), but one that has it must allow keyCertSign.
+ */
+function signerProblem(
+  cert: X509Certificate,
+  label: string,
+  anchor: boolean,
+  signed?: string,
+): Problem | undefined {
+  const r = read(cert);
+  if (r.error !== undefined)
+    return { problem: `cannot read the extensions of ${label}: ${r.error}` };
+  const p = r.profile;
+  if (!p.basicConstraints?.ca) {
+    return {
+      problem: `${label} is not a CA certificate`,
+      details: {
+        notCa: {
+          certificate: label,
+          basicConstraints: p.basicConstraints ? 'CA:FALSE' : 'absent',
+          ...(signed ? { signed } : {}),
+        },
+      },
+    };
+  }
+  if (!p.keyUsage && !anchor) {
+    return {
+      problem: `${label} may not sign certificates: it has no keyUsage extension, so no keyCertSign`,
+    };
+  }
+  if (p.keyUsage && !p.keyUsage.has('keyCertSign')) {
+    return { problem: `${label} may not sign certificates: its keyUsage lacks keyCertSign` };
+  }
+  const unknown = anchor ? undefined : unknownCriticalProblem(label, p.unknownCritical);
+  return unknown ? { problem: unknown } : undefined;
+}
+
+/**
+ * One link of the path: `parent` must be a CA allowed to sign, be named as the
+ * issuer, match the authority key identifier, and its key must verify the
+ * signature. Each failure gets its own reason, in that order.
+ */
+function linkProblem(
+  child: X509Certificate,
+  childLabel: string,
+  parent: X509Certificate,
+  parentRole: 'intermediate' | 'root',
+  parentPhrase: string,
+  anchor: boolean,
+): Problem | undefined {
+  const named = child.issuer !== undefined && child.issuer === parent.subject;
+  const signed = signatureVerifies(child, parent);
+  const head = `${childLabel} not signed by ${parentPhrase} ${quoted(parent)}`;
+  const namesIssuer = `it names issuer "${oneLine(child.issuer)}"`;
+  if (!named && !signed) return { problem: `${head}: ${namesIssuer}` };
+  const signer = signerProblem(
+    parent,
+    `${parentRole} ${quoted(parent)}`,
+    anchor,
+    signed ? childLabel : undefined,
+  );
+  if (signer) return signer;
+  const childKeyId = read(child).profile?.authorityKeyId;
+  const parentKeyId = read(parent).profile?.subjectKeyId;
+  const why = !named
+    ? namesIssuer
+    : childKeyId && parentKeyId && childKeyId !== parentKeyId
+      ? "its authority key identifier does not match that certificate's key"
+      : !signed
+        ? 'its signature does not verify with that key'
+        : !child.checkIssued(parent)
+          ? 'OpenSSL does not accept that certificate as its issuer'
+          : undefined;
+  return why ? { problem: `${head}: ${why}` } : undefined;
+}
+
+/** RFC 5280 §4.2.1.9: a CA's pathLenConstraint caps the non-self-issued CAs below it. */
+function pathLengthProblem(path: X509Certificate[]): string | undefined {
+  for (let k = 1; k < path.length; k++) {
+    const cert = path[k] as X509Certificate;
+    const limit = read(cert).profile?.basicConstraints?.pathLength;
+    if (limit === undefined) continue;
+    const below = path.slice(1, k).filter((c) => !read(c).profile?.selfIssued).length;
+    if (below > limit) {
+      const role = k === path.length - 1 ? 'root' : 'intermediate';
+      return `${role} ${quoted(cert)} has pathLenConstraint ${limit} but ${below} intermediate CA certificate(s) below it`;
+    }
+  }
+  return undefined;
+}
+
+/** X509-SVID §3.2: a signing certificate's SPIFFE ID, if it has one, names only the trust domain. */
+function signingIdProblem(cert: X509Certificate, label: string): string | undefined {
+  const uris = read(cert).profile?.uris ?? [];
+  if (uris.length === 0) return undefined;
+  if (uris.length > 1) {
+    return `${label} has ${uris.length} URI SANs (${uris.join(', ')}); a signing certificate carries at most one SPIFFE ID`;
+  }
+  const uri = uris[0] as string;
+  const invalid = spiffeIdProblem(uri);
+  if (invalid) return `${label} URI SAN ${uri} is not a valid SPIFFE ID: ${invalid}`;
+  if (parseSpiffeId(uri)?.path) {
+    return `${label} SPIFFE ID ${uri} has a path; a signing certificate's SPIFFE ID names only its trust domain`;
+  }
+  return undefined;
+}
+
 interface ChainWalk {
   problem?: string;
+  details?: Record<string, unknown>;
   intermediates: X509Certificate[];
   root?: X509Certificate;
   rootSource?: 'chain' | 'bundle';
@@ -139,42 +363,32 @@ function walkChain(
   ownBundle: X509Certificate[],
   cmRoots: X509Certificate[],
 ): ChainWalk {
-  const leaf = chain[0] as X509Certificate;
-  if (leaf.ca) {
-    return {
-      problem: 'leaf is a CA certificate; an X.509-SVID leaf must not be',
-      intermediates: [],
-    };
-  }
   if (chain.length === 1) {
     return {
       problem: "chain holds only the leaf; SPIRE's intermediate is missing",
       intermediates: [],
     };
   }
+  const top = chain[chain.length - 1] as X509Certificate;
+  const topIsRoot = selfSigned(top);
   for (let i = 0; i + 1 < chain.length; i++) {
     const child = chain[i] as X509Certificate;
     const parent = chain[i + 1] as X509Certificate;
-    if (isSignedBy(child, parent)) continue;
-    const why =
-      child.issuer !== parent.subject
-        ? `it names issuer "${oneLine(child.issuer)}"`
-        : !child.checkIssued(parent)
-          ? "its authority key identifier does not match that certificate's key"
-          : 'its signature does not verify with that key';
-    return {
-      problem:
-        i === 0
-          ? `leaf not signed by the intermediate ${quoted(parent)}: ${why}`
-          : `intermediate ${quoted(child)} not signed by the next certificate ${quoted(parent)}: ${why}`,
-      intermediates: [],
-    };
+    const parentIsRoot = topIsRoot && i + 1 === chain.length - 1;
+    const link = linkProblem(
+      child,
+      i === 0 ? 'leaf' : `intermediate ${quoted(child)}`,
+      parent,
+      parentIsRoot ? 'root' : 'intermediate',
+      i === 0 ? 'the intermediate' : 'the next certificate',
+      parentIsRoot,
+    );
+    if (link) return { ...link, intermediates: [] };
   }
-  const top = chain[chain.length - 1] as X509Certificate;
   let root: X509Certificate | undefined;
   let rootSource: 'chain' | 'bundle' = 'chain';
   let intermediates: X509Certificate[];
-  if (isSelfSigned(top)) {
+  if (topIsRoot) {
     if (chain.length === 2) {
       return {
         problem: `leaf is signed directly by the root ${quoted(top)}; SPIRE's intermediate is missing`,
@@ -185,10 +399,17 @@ function walkChain(
     intermediates = chain.slice(1, -1);
   } else {
     intermediates = chain.slice(1);
-    root = ownBundle.find((c) => isSignedBy(top, c));
     rootSource = 'bundle';
+    const signers = ownBundle.filter((c) => signatureVerifies(top, c));
+    const judge = (c: X509Certificate) =>
+      linkProblem(top, `intermediate ${quoted(top)}`, c, 'root', 'the root', true);
+    root = signers.find((c) => !judge(c));
+    const rejected = signers[0];
+    const why = !root && rejected ? judge(rejected) : undefined;
+    // The bundle's key signed the intermediate but the certificate may not sign: say that, and place it.
+    if (why) return { ...why, intermediates, root: rejected, rootSource };
     if (!root) {
-      const cm = cmRoots.find((c) => isSignedBy(top, c));
+      const cm = cmRoots.find((c) => signatureVerifies(top, c));
       if (cm) {
         return {
           problem: `root missing from ${ownTd}'s trust bundle: ${quoted(top)} is signed by the cert-manager CA ${quoted(cm)}, which the bundle does not hold`,
@@ -202,8 +423,6 @@ function walkChain(
     }
   }
   const walk = { intermediates, root, rootSource };
-  const notCa = intermediates.find((c) => !c.ca);
-  if (notCa) return { ...walk, problem: `intermediate ${quoted(notCa)} is not a CA certificate` };
   const cmFingerprints = new Set(cmRoots.map((c) => c.fingerprint256));
   if (!cmFingerprints.has(root.fingerprint256)) {
     const cm = cmRoots[0];
@@ -214,14 +433,19 @@ function walkChain(
       }`,
     };
   }
-  if (!root.ca) return { ...walk, problem: `root ${quoted(root)} is not a CA certificate` };
   if (rootSource === 'chain' && !ownBundle.some((c) => c.fingerprint256 === root.fingerprint256)) {
     return {
       ...walk,
       problem: `root missing from ${ownTd}'s trust bundle: the cert-manager CA ${quoted(root)} is not in it`,
     };
   }
-  return walk;
+  const tooDeep = pathLengthProblem([chain[0] as X509Certificate, ...intermediates, root]);
+  if (tooDeep) return { ...walk, problem: tooDeep };
+  const signingId = [
+    ...intermediates.map((c) => signingIdProblem(c, `intermediate ${quoted(c)}`)),
+    signingIdProblem(root, `root ${quoted(root)}`),
+  ].find((problem) => problem !== undefined);
+  return signingId ? { ...walk, problem: signingId } : walk;
 }
 
 function validityProblem(label: string, cert: X509Certificate, now: Date): string | undefined {
@@ -267,7 +491,7 @@ type ParsedPem = ReturnType<typeof tryParse>;
 function parseEvidence(evidence: ChainEvidence, secrets: ProxySecrets): Parsed {
   const ownTd = normalizeTrustDomain(evidence.expected.trustDomain);
   const certManager = tryParse(evidence.certManagerCaPem);
-  const selfSigned = certManager.certs.filter((c) => isSelfSigned(c));
+  const selfSignedCm = certManager.certs.filter(selfSigned);
   const bundles = new Map<string, ParsedPem>();
   for (const [td, pem] of secrets.trustDomainBundles ?? []) bundles.set(td, tryParse(pem));
   const flat = secrets.trustedCaPem !== undefined ? tryParse(secrets.trustedCaPem) : undefined;
@@ -294,7 +518,7 @@ function parseEvidence(evidence: ChainEvidence, secrets: ProxySecrets): Parsed {
     chain,
     ...(chainMissing ? { chainMissing } : {}),
     certManager,
-    certManagerRoots: selfSigned.length > 0 ? selfSigned : certManager.certs,
+    certManagerRoots: selfSignedCm.length > 0 ? selfSignedCm : certManager.certs,
     bundles,
     ...(flat ? { flat } : {}),
     ownBundle: secrets.trustDomainBundles ? (bundles.get(ownTd)?.certs ?? []) : (flat?.certs ?? []),
@@ -311,9 +535,10 @@ function identityCheck(
   if (p.chainMissing) return failed(name, cluster, p.chainMissing);
   const leaf = p.chain[0] as X509Certificate;
   const problem = identityProblem(leaf, expected);
-  const ids = spiffeUris(leaf);
+  const uris = read(leaf).profile?.uris ?? [];
+  const ids = uris.filter((u) => /^spiffe:/i.test(u));
   return problem
-    ? failed(name, cluster, problem, { spiffeIds: ids })
+    ? failed(name, cluster, problem, { spiffeIds: ids, uris })
     : passed(name, cluster, ids[0] as string);
 }
 
@@ -327,14 +552,15 @@ function chainCheck(name: string, cluster: string, p: Parsed): { check: Check; w
       walk: none,
     };
   }
+  const leaf = p.chain[0] as X509Certificate;
   const walk = walkChain(p.chain, p.ownTd, p.ownBundle, p.certManagerRoots);
-  const path = [
-    p.chain[0] as X509Certificate,
-    ...walk.intermediates,
-    ...(walk.root ? [walk.root] : []),
-  ];
-  const details = { path: path.map((c) => oneLine(c.subject)) };
-  if (walk.problem) return { check: failed(name, cluster, walk.problem, details), walk };
+  const path = [leaf, ...walk.intermediates, ...(walk.root ? [walk.root] : [])];
+  const details = { path: path.map((c) => oneLine(c.subject)), ...walk.details };
+  // The leaf's own faults come first: they stand whatever signed it.
+  const problems = [...leafProblems(leaf), ...(walk.problem ? [walk.problem] : [])];
+  if (problems.length) {
+    return { check: failed(name, cluster, problems.join('; '), details), walk };
+  }
   const links = walk.intermediates.map(quoted).join(' <- ');
   const reason = `leaf <- ${links} <- cert-manager root ${quoted(walk.root as X509Certificate)}`;
   return { check: passed(name, cluster, reason, details), walk };
@@ -405,12 +631,22 @@ function validityCheck(name: string, cluster: string, p: Parsed, walk: ChainWalk
     .map(([label, c]) => validityProblem(label, c, p.now))
     .filter((problem) => problem !== undefined);
   // An old root may linger in a bundle after a rotation; a bundle without any valid root is broken.
+  const stale = (td: string) =>
+    `${td}'s trust bundle holds no currently valid root (all expired or not yet valid)`;
+  const usable = (certs: X509Certificate[]) => certs.some((c) => !validityProblem('', c, p.now));
   for (const [td, bundle] of p.bundles) {
-    const usable = bundle.certs.some((c) => !validityProblem('', c, p.now));
-    if (p.meshTds.includes(td) && bundle.certs.length && !usable) {
-      problems.push(
-        `${td}'s trust bundle holds no currently valid root (all expired or not yet valid)`,
-      );
+    if (p.meshTds.includes(td) && bundle.certs.length && !usable(bundle.certs)) {
+      problems.push(stale(td));
+    }
+  }
+  // A flat trustedCa list is judged per trust domain too, where its roots can be attributed.
+  if (p.bundles.size === 0 && p.flat) {
+    for (const td of p.meshTds) {
+      const own =
+        td === p.ownTd ? new Set(p.certManagerRoots.map((c) => c.fingerprint256)) : undefined;
+      const want = p.meshRoots.get(td) ?? own;
+      const held = p.flat.certs.filter((c) => want?.has(c.fingerprint256));
+      if (held.length && !usable(held)) problems.push(stale(td));
     }
   }
   if (problems.length) return failed(name, cluster, problems.join('; '));
@@ -429,7 +665,7 @@ function certificateRows(p: Parsed, walk: ChainWalk): CertificateRow[] {
     rows.push(row(p.chain[0] as X509Certificate, 'leaf', 'chain', p.ownTd));
     const placed = walk.root ? walk.intermediates : p.chain.slice(1);
     for (const c of placed) {
-      rows.push(row(c, isSelfSigned(c) ? 'root' : 'intermediate', 'chain', p.ownTd));
+      rows.push(row(c, selfSigned(c) ? 'root' : 'intermediate', 'chain', p.ownTd));
     }
     if (walk.root) rows.push(row(walk.root, 'root', walk.rootSource ?? 'bundle', p.ownTd));
   }
@@ -441,6 +677,21 @@ function certificateRows(p: Parsed, walk: ChainWalk): CertificateRow[] {
 }
 
 export function analyzeChain(evidence: ChainEvidence): ChainReport {
+  try {
+    return analyze(evidence);
+  } catch (err) {
+    // Every certificate is judged behind its own guard; this is the last line,
+    // so a fault nobody foresaw still yields a report for this workload alone.
+    const { cluster, workload } = evidence;
+    const reason = `chain analyzer failed on this input: ${(err as Error).message}`;
+    const checks = ['SPIFFE ID', 'certificate chain', 'trust bundles', 'certificate validity'].map(
+      (name) => failed(`${name} ${workload}`, cluster, reason),
+    );
+    return { cluster, workload, ok: false, rows: [], checks };
+  }
+}
+
+function analyze(evidence: ChainEvidence): ChainReport {
   const { cluster, workload } = evidence;
   const names = {
     identity: `SPIFFE ID ${workload}`,

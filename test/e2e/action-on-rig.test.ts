@@ -150,6 +150,37 @@ test('phase all succeeds on both clusters', async () => {
   assert.match(r.summary, /### spire ✅/);
 });
 
+test('no gateway pod was ever created before the sidecar injector answered', async () => {
+  // The rig refuses pods that still name `image: auto` (as a node would never start them),
+  // so a gateway applied too early leaves FailedCreate events behind.
+  for (const context of CONTEXTS) {
+    const events = (await kubectlJson(context, [
+      'get',
+      'events',
+      '-n',
+      'istio-system',
+      '--field-selector',
+      'reason=FailedCreate',
+    ])) as unknown as { items: { message?: string }[] };
+    const early = events.items.filter((e) => /image "auto"/.test(e.message ?? ''));
+    assert.deepEqual(
+      early.map((e) => e.message),
+      [],
+      `gateways created too early on ${context}`,
+    );
+    const pods = (await kubectlJson(context, [
+      'get',
+      'pods',
+      '-n',
+      'istio-system',
+      '-l',
+      'sidecar.istio.io/inject=true',
+    ])) as unknown as { items: { spec: { containers: { image: string }[] } }[] };
+    assert.ok(pods.items.length >= 2, 'ingress and east-west gateway pods exist');
+    for (const pod of pods.items) assert.ok(pod.spec.containers.every((c) => c.image !== 'auto'));
+  }
+});
+
 test('a second all changes nothing and reports every object unchanged', async () => {
   const before = await Promise.all(CONTEXTS.map(owned));
   const r = await runAction(inputs('all'));

@@ -1,5 +1,6 @@
 // The rig's stand-in for webhook servers whose pods kwok never runs: an allow-all
-// AdmissionReview v1 server. It listens on the webhook Service's loopback ClusterIP and port
+// AdmissionReview v1 server (for Istio's injector it also fills in `image: auto`, see
+// injectedImagePatch). It listens on the webhook Service's loopback ClusterIP and port
 // (where the API server sends the call) and presents a certificate for the name the API
 // server asks for (<service>.<namespace>.svc), signed by the rig's admission CA, which the
 // controller injects into the webhook configuration's caBundle.
@@ -26,6 +27,28 @@ interface Listener {
 
 const key = (t: WebhookTarget) => `${t.ip}:${t.port}`;
 
+/** Istio's injection webhook path (`/inject`, or `/inject/cluster/<c>/net/<n>`). */
+const INJECT_PATH = '/inject';
+/**
+ * Named so that no one mistakes it for a proxy: the rig runs no Envoy yet. A
+ * real injector writes `<hub>/proxyv2:<tag>` and adds the whole sidecar; this
+ * stand-in does only the one thing the rig's admission policy checks.
+ */
+export const STAND_IN_PROXY_IMAGE = 'mesh-rig.invalid/injector-stand-in:no-proxy';
+
+/** JSONPatch ops that replace every `image: auto` of a Pod under review. */
+function injectedImagePatch(r: NonNullable<AdmissionReview['request']>): object[] {
+  if (r.kind?.kind !== 'Pod' || r.operation !== 'CREATE') return [];
+  const spec = r.object?.spec ?? {};
+  return (['containers', 'initContainers'] as const).flatMap((field) =>
+    (spec[field] ?? []).flatMap((c, i) =>
+      c.image === 'auto'
+        ? [{ op: 'replace', path: `/spec/${field}/${i}/image`, value: STAND_IN_PROXY_IMAGE }]
+        : [],
+    ),
+  );
+}
+
 interface AdmissionReview {
   apiVersion?: string;
   kind?: string;
@@ -35,7 +58,10 @@ interface AdmissionReview {
     operation?: string;
     namespace?: string;
     name?: string;
-    object?: { metadata?: { name?: string; generateName?: string } };
+    object?: {
+      metadata?: { name?: string; generateName?: string };
+      spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] };
+    };
   };
 }
 
@@ -136,10 +162,22 @@ export class AdmissionServers {
       this.log(
         `admission ${t.cluster} ${t.service} ${req.url} ${r.operation} ${kind} ${r.namespace ?? ''}/${name} uid=${r.uid} allowed`,
       );
+      const patch = (req.url ?? '').startsWith(INJECT_PATH) ? injectedImagePatch(r) : [];
+      if (patch.length > 0)
+        this.log(`admission ${t.cluster} ${t.service} filled in ${patch.length} image(s) "auto"`);
       const body = JSON.stringify({
         apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        response: { uid: r.uid, allowed: true },
+        response: {
+          uid: r.uid,
+          allowed: true,
+          ...(patch.length > 0
+            ? {
+                patchType: 'JSONPatch',
+                patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+              }
+            : {}),
+        },
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     });

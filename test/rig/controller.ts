@@ -7,6 +7,8 @@
 //  - Webhooks with a Service target get the rig's admission CA in caBundle (as cainjector or
 //    istiod would) and an allow-all admission server on the Service's ClusterIP:port while a
 //    Ready pod backs the Service, so the API server's call really happens.
+//  - Pods naming `image: auto` are refused, as a real node would never start them
+//    (injection-policy.ts); the admission server fills that image in for Istio's injector.
 //  - Real add-on programs run on the host (addons.ts): SPIRE's k8s-workload-registrar always,
 //    the cert-manager controller while the watched cert-manager CRDs are Established.
 // Run as `node test/rig/controller.ts` with MESH_RIG_STATE set; logs one line per action.
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
 import { AdmissionServers, type WebhookTarget } from './admission.ts';
+import { ensureInjectionPolicy } from './injection-policy.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
 import {
@@ -150,6 +153,7 @@ class ClusterController {
   async start(): Promise<void> {
     const all = [this.services, this.pods, this.pvcs, this.mutating, this.validating, this.gateCrd];
     await Promise.all(all.map((w) => w.informer.start()));
+    await ensureInjectionPolicy(this.creds);
     this.synced = true;
     // Before `ready`: after `up` the registrar runs, and so does cert-manager if its CRDs exist.
     this.addons.gateChanged(this.gateCrd.informer.get(CERT_MANAGER_GATE_CRD));
