@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
-import { filesUnder, runAction } from './helpers/run-action.ts';
+import { explain, filesUnder, runAction } from './helpers/run-action.ts';
 
 const TOKEN = 'sekrit-token-0123456789abcdef';
 
@@ -143,4 +144,28 @@ test('an API server that is down fails naming the cluster, within the timeout, a
   );
   assert.equal(post.code, 0, post.stdout);
   for (const p of state) assert.ok(!fs.existsSync(p), `${p} removed by the post step`);
+});
+
+test('the post step removes only what the run created, never a manifests-dir that was there before', async () => {
+  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-workspace-'));
+  try {
+    fs.writeFileSync(path.join(workspace, 'README.md'), 'the user’s file\n');
+    fs.mkdirSync(path.join(workspace, 'src'));
+    const run = await runAction({ phase: 'plan', 'manifests-dir': workspace });
+    assert.equal(run.code, 0, explain(run));
+    const written = fs.readdirSync(workspace).filter((f) => f.endsWith('.yaml'));
+    assert.ok(written.length > 0, 'the plan wrote its manifests into the workspace');
+    const post = await runAction(
+      {},
+      {
+        script: 'post/index.js',
+        runnerTemp: run.runnerTemp,
+        env: { 'STATE_cleanup-paths': run.state['cleanup-paths'] ?? '[]' },
+      },
+    );
+    assert.equal(post.code, 0, post.stdout);
+    assert.deepEqual(fs.readdirSync(workspace).sort(), ['README.md', 'src']);
+  } finally {
+    fs.rmSync(workspace, { recursive: true, force: true });
+  }
 });

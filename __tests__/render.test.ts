@@ -59,6 +59,7 @@ function makeConfig(
     clusters,
     serviceType: options.serviceType ?? 'LoadBalancer',
     certManagerMode: 'auto',
+    spireStorageClass: '',
     meshId: 'mesh1',
     versions: { istio: options.istio ?? '1.22.1', spire: '1.5.1', certManager: 'v1.15.1' },
     istioctlBaseUrl: 'https://github.com/istio/istio/releases/download',
@@ -212,18 +213,32 @@ describe('renderPlan', () => {
         }
       });
 
-      it('exposes the SPIRE server (grpc and bundle endpoint) with the service type', () => {
+      it('exposes only the bundle endpoint with the service type; the server API stays in-cluster (issue 7 item 10)', () => {
         for (const index of [0, 1]) {
           const { objects } = spireConfigs(config, index, FACTS);
-          const service = find(objects, 'Service', SPIRE_SERVER.service, SPIRE_NAMESPACE) as Any;
-          assert.equal(service.spec.type, serviceType);
+          const exposed = find(
+            objects,
+            'Service',
+            SPIRE_SERVER.bundleService,
+            SPIRE_NAMESPACE,
+          ) as Any;
+          assert.equal(exposed.spec.type, serviceType);
           assert.deepEqual(
-            service.spec.ports.map((p: Any) => [p.name, p.port, p.targetPort]),
-            [
-              ['grpc', 8081, 8081],
-              ['federation', SPIRE_SERVER.bundlePort, SPIRE_SERVER.bundlePort],
-            ],
+            exposed.spec.ports.map((p: Any) => [p.name, p.port, p.targetPort]),
+            [['federation', SPIRE_SERVER.bundlePort, SPIRE_SERVER.bundlePort]],
           );
+          const api = find(objects, 'Service', SPIRE_SERVER.service, SPIRE_NAMESPACE) as Any;
+          assert.equal(api.spec.type, 'ClusterIP');
+          assert.deepEqual(
+            api.spec.ports.map((p: Any) => [p.name, p.port, p.targetPort]),
+            [['grpc', 8081, 8081]],
+          );
+          for (const service of objects.filter((o) => o.kind === 'Service') as Any[])
+            if (service.spec.type !== 'ClusterIP')
+              assert.ok(
+                service.spec.ports.every((p: Any) => p.port !== 8081),
+                `${service.metadata.name} publishes the SPIRE server API`,
+              );
         }
       });
 

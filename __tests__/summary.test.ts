@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseInputs } from '../src/inputs.ts';
 import { buildResult, renderSummary } from '../src/report/summary.ts';
 import { escapeCell, markdownTable } from '../src/report/markdown.ts';
-import type { PhaseResult } from '../src/phases/types.ts';
+import { skippedPhase, type PhaseResult } from '../src/phases/types.ts';
 
 const { config } = parseInputs(() => '');
 
@@ -143,4 +143,52 @@ test('traffic section: answers per version and cluster, share, failures, latency
   assert.match(section.markdown, /\| failed \| {2}\| 1 \| 25% \|/);
   assert.match(section.markdown, /4 requests · latency p50 \d+ ms · p95 \d+ ms/);
   assert.equal(trafficSection({ name: 'x', cluster: 'c', ok: true, reason: 'r' }), undefined);
+});
+
+// Issue 7, item 15: a check that did not run is never shown as proven.
+const verifyOnly = (notRun: string[]): PhaseResult[] => [
+  {
+    phase: 'verify',
+    ok: true,
+    durationMs: 3000,
+    clusters: [],
+    checks: [{ name: 'readiness', cluster: 'cluster-1', ok: true, reason: 'all ready' }],
+    sections: [],
+    ...(notRun.length > 0 ? { notRun } : {}),
+  },
+];
+
+test('with checks narrowed, the headline names the proofs that are missing', () => {
+  const text = renderSummary(config, verifyOnly(['chain', 'east-west', 'north-south']));
+  assert.match(
+    text,
+    /^## mesh-federation ⚠️ partly proven — not run: chain, east-west, north-south$/m,
+  );
+  assert.doesNotMatch(text, /## mesh-federation ✅/);
+  assert.match(text, /Not run \(so not proven\): `chain`, `east-west`, `north-south`/);
+  const result = buildResult(config, verifyOnly(['chain']));
+  assert.deepEqual(result.notRun, ['verify/chain']);
+  assert.deepEqual(result.phases[0]?.notRun, ['chain']);
+});
+
+test('every check run and passed is the only ✅ headline', () => {
+  assert.match(renderSummary(config, verifyOnly([])), /^## mesh-federation ✅$/m);
+});
+
+test('a phase skipped after a failure reads skipped, not failed in 0 ms', () => {
+  const text = renderSummary(config, [
+    {
+      phase: 'spire',
+      ok: false,
+      durationMs: 900,
+      clusters: [],
+      checks: [],
+      sections: [],
+      error: 'boom',
+    },
+    skippedPhase('istio'),
+  ]);
+  assert.match(text, /### istio ⏭️ skipped/);
+  assert.doesNotMatch(text, /### istio ❌/);
+  assert.equal(buildResult(config, [skippedPhase('istio')]).phases[0]?.skipped, true);
 });

@@ -62,6 +62,8 @@ export interface Config {
   clusters: ClusterConfig[];
   serviceType: ServiceType;
   certManagerMode: CertManagerMode;
+  /** StorageClass of the SPIRE server's volume: '' = the cluster's default, 'none' = no PVC (emptyDir). */
+  spireStorageClass: string;
   meshId: string;
   versions: Versions;
   istioctlBaseUrl: string;

@@ -241,6 +241,13 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
       `'${certManagerModeRaw}' is not supported. Use 'auto' (use a cert-manager already there, else install one), 'install' or 'existing'.`,
     );
 
+  const spireStorageClass = get('spire-storage-class').trim();
+  if (spireStorageClass !== '' && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(spireStorageClass))
+    throw new InputError(
+      'spire-storage-class',
+      `'${spireStorageClass}' is not a StorageClass name (lowercase letters, digits, '-' and '.'). Leave it empty for the cluster's default class, or set 'none' to run the SPIRE server without a volume.`,
+    );
+
   const istio = parseVersion('istio-version', input('istio-version', '1.22.1'), false);
   if (semver.lt(istio, ISTIO_MIN))
     throw new InputError(
@@ -305,6 +312,7 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
     clusters,
     serviceType: serviceType as ServiceType,
     certManagerMode,
+    spireStorageClass,
     meshId,
     versions: { istio, spire, certManager },
     istioctlBaseUrl: parseUrl(

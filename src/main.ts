@@ -48,11 +48,15 @@ export async function run(): Promise<void> {
   try {
     maskRawSecrets();
     const { config, verifyChecks, contextsGiven } = parseInputs(core.getInput);
-    fs.mkdirSync(config.manifestsDir, { recursive: true });
-    rememberForCleanup(config.manifestsDir);
+    // The post step removes only what this run created: the folder if it made
+    // it (its topmost new parent), else just the files it wrote there, so
+    // `manifests-dir: .` never costs the workspace.
+    const createdDir = fs.mkdirSync(config.manifestsDir, { recursive: true });
+    if (createdDir) rememberForCleanup(createdDir);
     core.setOutput('manifests-dir', config.manifestsDir);
     const writeManifest = (cluster: string, phase: string, yaml: string): string => {
       const file = path.join(config.manifestsDir, `${cluster}-${phase}.yaml`);
+      if (!createdDir && !fs.existsSync(file)) rememberForCleanup(file);
       fs.writeFileSync(file, yaml);
       return file;
     };

@@ -8,7 +8,10 @@ export const CACERTS = { namespace: 'istio-system', name: 'cacerts' };
 
 export const SPIRE_NAMESPACE = 'spire';
 export const SPIRE_SERVER = {
+  /** In-cluster only (ClusterIP): the server API the agents call. */
   service: 'spire-server',
+  /** The one port published outside the cluster: the federation bundle endpoint. */
+  bundleService: 'spire-server-bundle-endpoint',
   statefulSet: 'spire-server',
   pod: 'spire-server-0',
   container: 'spire-server',

@@ -15,8 +15,14 @@ import { runExamples } from './phases/examples.ts';
 import { runVerify } from './phases/verify.ts';
 import { runRotate } from './phases/rotate.ts';
 import { runCleanup } from './phases/cleanup.ts';
-import type { ClusterOutcome, PhaseResult, RunContext } from './phases/types.ts';
+import {
+  skippedPhase,
+  type ClusterOutcome,
+  type PhaseResult,
+  type RunContext,
+} from './phases/types.ts';
 import type { Check } from './verify/check.ts';
+import { once } from './once.ts';
 
 type ClusterPhase = Exclude<Phase, 'plan'>;
 
@@ -28,11 +34,14 @@ interface Request {
   writeManifest: (cluster: string, phase: string, yaml: string) => string;
 }
 
-type PhaseRunner = (
-  ctx: RunContext,
-) => Promise<
+type PhaseRunner = (ctx: RunContext) => Promise<
   | ClusterOutcome[]
-  | { outcomes: ClusterOutcome[]; checks: Check[]; sections?: PhaseResult['sections'] }
+  | {
+      outcomes: ClusterOutcome[];
+      checks: Check[];
+      sections?: PhaseResult['sections'];
+      notRun?: string[];
+    }
 >;
 
 const RUNNERS: Record<ClusterPhase, PhaseRunner> = {
@@ -44,11 +53,6 @@ const RUNNERS: Record<ClusterPhase, PhaseRunner> = {
   rotate: runRotate,
   cleanup: runCleanup,
 };
-
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let promise: Promise<T> | undefined;
-  return () => (promise ??= fn());
-}
 
 export async function runClusterPhases(request: Request): Promise<PhaseResult[]> {
   const { config } = request;
@@ -86,23 +90,15 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
     const results: PhaseResult[] = [];
     for (const phase of request.phases) {
       if (results.some((r) => !r.ok)) {
-        results.push({
-          phase,
-          ok: false,
-          durationMs: 0,
-          clusters: [],
-          checks: [],
-          sections: [],
-          error: 'skipped: an earlier phase failed',
-        });
+        results.push(skippedPhase(phase));
         continue;
       }
       const started = Date.now();
       try {
         const out = await RUNNERS[phase](ctx);
-        const { outcomes, checks, sections } = Array.isArray(out)
-          ? { outcomes: out, checks: [], sections: [] }
-          : { sections: [], ...out };
+        const { outcomes, checks, sections, notRun } = Array.isArray(out)
+          ? { outcomes: out, checks: [], sections: [], notRun: [] }
+          : { sections: [], notRun: [], ...out };
         results.push({
           phase,
           ok: outcomes.every((o) => o.ok) && checks.every((c) => c.ok),
@@ -110,6 +106,7 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
           clusters: outcomes,
           checks,
           sections,
+          ...(notRun.length > 0 ? { notRun } : {}),
         });
       } catch (error) {
         results.push({

@@ -22,8 +22,14 @@ export interface ApplyRecord {
 export interface ExecResult {
   stdout: string;
   stderr: string;
-  /** 0 on success; the exit code the API reported otherwise (-1 when unknown). */
-  exitCode: number;
+  /**
+   * 0 on success, the exit code the API reported otherwise, -1 for a failure
+   * without a code; null when the stream ended without any status, which says
+   * nothing either way (client-node closes stdin by closing the socket unless
+   * the server speaks v5.channel.k8s.io, which Kubernetes 1.29 does not by
+   * default).
+   */
+  exitCode: number | null;
 }
 
 /** One try of a poll: the value once there, else why not yet. */
@@ -406,7 +412,7 @@ export class ClusterClient {
     stdout.on('data', (chunk: Buffer) => out.push(chunk));
     stderr.on('data', (chunk: Buffer) => err.push(chunk));
     const what = `exec in ${namespace}/${pod} (${container})`;
-    const exitCode = await new Promise<number>((resolve, reject) => {
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           reject(
@@ -427,12 +433,11 @@ export class ClusterClient {
           }
         })
         .then((socket) =>
-          socket.on('close', () =>
-            setTimeout(() => {
-              clearTimeout(timer);
-              resolve(-1);
-            }, 1000),
-          ),
+          // A status frame, when one comes, arrives before the close.
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(null);
+          }),
         )
         .catch((error) => {
           clearTimeout(timer);

@@ -31,11 +31,22 @@ async function servingSerial(client: ClusterClient): Promise<string | undefined>
 }
 
 /**
- * istiod (with AUTO_RELOAD_PLUGIN_CERTS, or after a restart) logs the CA
- * certificate it loads; the new serial in its log since the renewal proves the
- * pickup. Istio prints serials in decimal or hex depending on version, so both
- * are looked for.
+ * Whether istiod's log names the certificate with serial `serialHex`. istiod
+ * prints serials as `SN: %x` of the big integer, so without the leading zeros
+ * that X509Certificate.serialNumber keeps (about 1 serial in 16 starts with a
+ * zero nibble); some versions print decimal. Serials are compared as numbers.
  */
+export function logNamesSerial(log: string, serialHex: string): boolean {
+  const wanted = BigInt(`0x${serialHex}`);
+  for (const m of log.matchAll(/\b(?:SN|serial(?: ?number)?)\s*[:=]\s*(?:0x)?([0-9a-fA-F:]+)/gi)) {
+    const hex = (m[1] as string).replace(/:/g, '');
+    if (hex !== '' && BigInt(`0x${hex}`) === wanted) return true;
+  }
+  const decimal = wanted.toString(10);
+  return new RegExp(`(^|\\D)${decimal}(\\D|$)`).test(log);
+}
+
+/** istiod (with AUTO_RELOAD_PLUGIN_CERTS, or after a restart) logs the CA certificate it loads. */
 async function istiodSawSerial(
   client: ClusterClient,
   serialHex: string,
@@ -45,11 +56,9 @@ async function istiodSawSerial(
     namespace: ISTIO_NAMESPACE,
     labelSelector: 'app=istiod',
   });
-  const decimal = BigInt(`0x${serialHex}`).toString(10);
   for (const pod of pods) {
     const log = await client.podLog(ISTIO_NAMESPACE, pod.metadata.name, 'discovery', sinceSeconds);
-    const lower = log.toLowerCase();
-    if (lower.includes(serialHex.toLowerCase()) || lower.includes(decimal)) return true;
+    if (logNamesSerial(log, serialHex)) return true;
   }
   return false;
 }

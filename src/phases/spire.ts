@@ -7,6 +7,8 @@ import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
 import type { ApplyRecord, ClusterClient } from '../cluster/client.ts';
 import { ClusterError } from '../cluster/errors.ts';
+import { discoverServiceAddress } from '../cluster/service-address.ts';
+import { formatHostPort } from '../net-address.ts';
 import type { K8sObject } from '../k8s-object.ts';
 import type { ServiceType } from '../config.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
@@ -15,64 +17,18 @@ import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
 import type { ClusterOutcome, RunContext } from './types.ts';
 
-interface ServiceStatus {
-  spec?: { ports?: { port: number; nodePort?: number }[] };
-  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
-}
-interface NodeStatus {
-  status?: { addresses?: { type: string; address: string }[] };
-}
-
-const serviceHeader = {
-  apiVersion: 'v1',
-  kind: 'Service',
-  metadata: { name: SPIRE_SERVER.service, namespace: SPIRE_NAMESPACE },
-};
-
-function ingressHost(o: K8sObject): string | undefined {
-  const ingress = (o as ServiceStatus).status?.loadBalancer?.ingress?.[0];
-  return ingress?.ip || ingress?.hostname || undefined;
-}
-
-function hostPort(host: string, port: number): string {
-  return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
 /** The address other clusters use to reach this cluster's bundle endpoint. */
 export async function discoverBundleEndpoint(
   client: ClusterClient,
   serviceType: ServiceType,
 ): Promise<string> {
-  if (serviceType === 'LoadBalancer') {
-    const service = await client.waitFor(
-      serviceHeader,
-      (o) => Boolean(ingressHost(o)),
-      () =>
-        'the LoadBalancer has no ingress address yet (does the cluster have a load balancer? use service-type: NodePort for local clusters)',
-    );
-    return hostPort(ingressHost(service) as string, SPIRE_SERVER.bundlePort);
-  }
-  const service = await client.waitFor(
-    serviceHeader,
-    (o) => Boolean(nodePort(o)),
-    () => 'no node port assigned yet',
+  const address = await discoverServiceAddress(
+    client,
+    { name: SPIRE_SERVER.bundleService, namespace: SPIRE_NAMESPACE },
+    SPIRE_SERVER.bundlePort,
+    serviceType,
   );
-  const nodes = await client.list('v1', 'Node');
-  const addresses = nodes.flatMap((n) => (n as NodeStatus).status?.addresses ?? []);
-  const address =
-    addresses.find((a) => a.type === 'ExternalIP')?.address ??
-    addresses.find((a) => a.type === 'InternalIP')?.address;
-  if (!address)
-    throw new ClusterError(
-      client.cluster.context,
-      'no node has an ExternalIP or InternalIP address for the NodePort bundle endpoint.',
-    );
-  return hostPort(address, nodePort(service) as number);
-}
-
-function nodePort(o: K8sObject): number | undefined {
-  return (o as ServiceStatus).spec?.ports?.find((p) => p.port === SPIRE_SERVER.bundlePort)
-    ?.nodePort;
+  return `https://${formatHostPort(address)}`;
 }
 
 /** `./bin/spire-server <args> -socketPath …` in the cluster's server pod, by exec, as the seed runs it. */
@@ -86,22 +42,21 @@ export function spireServerCli(client: ClusterClient, args: string[], stdin?: st
   );
 }
 
-/** `bundle show -format spiffe` of the cluster's own server, retried while the server starts. */
+const exitText = (code: number | null): string =>
+  code === null ? 'exit status unknown' : `exit ${code}`;
+
+/** `bundle show -format spiffe` of the cluster's own server, asked again while the server starts. */
 export async function showOwnBundle(client: ClusterClient): Promise<string> {
-  return client.retry('read its SPIRE trust bundle (bundle show)', async () => {
+  return client.until<string>('the SPIRE server shows its trust bundle (bundle show)', async () => {
     const result = await spireServerCli(client, ['bundle', 'show', '-format', 'spiffe']);
-    if (result.exitCode !== 0) {
-      // The server may still be starting behind a Ready pod; 503 makes the client retry.
-      throw Object.assign(
-        new Error(`bundle show failed: ${result.stderr.trim() || result.stdout.trim()}`),
-        { code: 503 },
-      );
-    }
-    return result.stdout;
+    // A Ready pod's server may still be starting: any failure here is "not yet".
+    return result.exitCode === 0 && result.stdout.trim() !== ''
+      ? { value: result.stdout }
+      : { pending: result.stderr.trim() || result.stdout.trim() || exitText(result.exitCode) };
   });
 }
 
-/** The bundle this cluster's server holds for `trustDomain`, or null when it has none. */
+/** The bundle this cluster's server holds for `trustDomain`; null when it holds none; throws when it cannot tell. */
 export async function heldBundle(
   client: ClusterClient,
   trustDomain: string,
@@ -114,7 +69,37 @@ export async function heldBundle(
     '-format',
     'spiffe',
   ]);
-  return result.exitCode === 0 && result.stdout.trim() !== '' ? result.stdout : null;
+  if (result.exitCode === 0) return result.stdout.trim() === '' ? null : result.stdout;
+  const message = result.stderr.trim() || result.stdout.trim();
+  if (/not ?found|no such bundle/i.test(message)) return null;
+  throw new ClusterError(
+    client.cluster.context,
+    `bundle list for ${trustDomain} failed (${exitText(result.exitCode)}): ${message}`,
+  );
+}
+
+/**
+ * Whether a `bundle set` took: judged by reading the bundle back, never by the
+ * exit status alone, which may be unknown (see ExecResult) or stale.
+ */
+export function bundleSetVerdict(
+  trustDomain: string,
+  exitCode: number | null,
+  stderr: string,
+  readBack: string | null,
+  wanted: string,
+): { ok: true } | { ok: false; reason: string } {
+  if (readBack !== null && sameRoots(readBack, wanted)) return { ok: true };
+  const held = readBack === null ? 'holds no bundle' : 'holds other roots';
+  if (exitCode === 0)
+    return {
+      ok: false,
+      reason: `bundle set for ${trustDomain} reported success, but the server ${held} for it`,
+    };
+  return {
+    ok: false,
+    reason: `bundle set for ${trustDomain} failed (${exitText(exitCode)}${stderr.trim() ? `: ${stderr.trim()}` : ''}); the server ${held} for it`,
+  };
 }
 
 function rootFingerprints(bundle: string): string[] {
@@ -155,11 +140,14 @@ async function exchangeBundles(ctx: RunContext): Promise<ClusterOutcome[]> {
         ['bundle', 'set', '-id', `spiffe://${other.trustDomain}`, '-format', 'spiffe'],
         bundle,
       );
-      if (result.exitCode !== 0)
-        throw new ClusterError(
-          client.cluster.context,
-          `bundle set for ${other.trustDomain} failed: ${result.stderr.trim() || result.stdout.trim()}`,
-        );
+      const verdict = bundleSetVerdict(
+        other.trustDomain,
+        result.exitCode,
+        result.stderr,
+        await heldBundle(client, other.trustDomain),
+        bundle,
+      );
+      if (!verdict.ok) throw new ClusterError(client.cluster.context, verdict.reason);
       records.push({ ref, action: held === null ? 'created' : 'changed' });
       log(`${held === null ? 'set' : 'updated'} the ${other.trustDomain} bundle`);
     }
@@ -168,9 +156,32 @@ async function exchangeBundles(ctx: RunContext): Promise<ClusterOutcome[]> {
   return mergeOutcomes([shown, set]);
 }
 
+/**
+ * A server that never starts because its volume is never bound (no default
+ * StorageClass, as on EKS 1.30+) is named as such, with the input that fixes
+ * it, instead of as a rollout timeout.
+ */
+export async function pendingServerClaim(client: ClusterClient): Promise<ClusterError | undefined> {
+  const claim = await client
+    .read({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: `spire-data-${SPIRE_SERVER.pod}`, namespace: SPIRE_NAMESPACE },
+    })
+    .catch(() => null);
+  const status = (claim?.status as { phase?: string } | undefined)?.phase;
+  if (!claim || status !== 'Pending') return undefined;
+  const storageClass = (claim.spec as { storageClassName?: string } | undefined)?.storageClassName;
+  return new ClusterError(
+    client.cluster.context,
+    `the SPIRE server's volume claim ${SPIRE_NAMESPACE}/${claim.metadata.name} is still Pending (${storageClass ? `StorageClass '${storageClass}'` : 'no StorageClass named, and the cluster may have no default one'}). Set 'spire-storage-class' to a StorageClass this cluster has (kubectl get storageclass), or to 'none' to run the server without a volume.`,
+  );
+}
+
 /** Applied before the rest, so every cluster's bundle endpoint address is known when its peers' config is rendered. */
 const exposedFirst = (o: K8sObject): boolean =>
-  o.kind === 'Namespace' || (o.kind === 'Service' && o.metadata.name === SPIRE_SERVER.service);
+  o.kind === 'Namespace' ||
+  (o.kind === 'Service' && o.metadata.name === SPIRE_SERVER.bundleService);
 
 export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
@@ -200,7 +211,9 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
       client,
       rendered.objects.filter((o) => !exposedFirst(o)),
     );
-    await waitForRollouts(client, rendered.objects);
+    await waitForRollouts(client, rendered.objects).catch(async (error: unknown) => {
+      throw (await pendingServerClaim(client)) ?? error;
+    });
     log('SPIRE server and agents are ready');
     return { records };
   });

@@ -24,7 +24,25 @@ export interface PhaseResult {
   checks: Check[];
   /** Extra summary sections (markdown) this phase wants shown, e.g. certificate chains. */
   sections: { title: string; markdown: string }[];
+  /** Checks of this phase that were not run (deselected): never a pass, never a failure. */
+  notRun?: string[];
+  /** Not started because an earlier phase failed. */
+  skipped?: boolean;
   error?: string;
+}
+
+/** A phase not started because an earlier one failed. */
+export function skippedPhase(phase: Phase): PhaseResult {
+  return {
+    phase,
+    ok: false,
+    durationMs: 0,
+    clusters: [],
+    checks: [],
+    sections: [],
+    skipped: true,
+    error: 'skipped: an earlier phase failed',
+  };
 }
 
 export interface RunContext {

@@ -31,6 +31,7 @@ import { discoverServiceAddress } from '../cluster/service-address.ts';
 import { formatHostPort } from '../net-address.ts';
 import { markdownTable, verdict } from '../report/markdown.ts';
 import { trafficSection } from '../report/traffic-section.ts';
+import { VERIFY_CHECKS } from '../inputs.ts';
 import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
 
 const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -54,7 +55,7 @@ async function spireOutput(client: ClusterClient, args: string[]): Promise<strin
   const result = await spireServerCli(client, args);
   if (result.exitCode !== 0)
     throw new Error(
-      `spire-server ${args.slice(0, 2).join(' ')}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+      `spire-server ${args.slice(0, 2).join(' ')}: ${result.stderr.trim() || (result.exitCode === null ? 'exit status unknown' : `exit ${result.exitCode}`)}`,
     );
   return result.stdout;
 }
@@ -336,10 +337,14 @@ async function guarded(
   }
 }
 
-export async function runVerify(
-  ctx: RunContext,
-): Promise<{ outcomes: ClusterOutcome[]; checks: Check[]; sections: PhaseResult['sections'] }> {
+export async function runVerify(ctx: RunContext): Promise<{
+  outcomes: ClusterOutcome[];
+  checks: Check[];
+  sections: PhaseResult['sections'];
+  notRun: string[];
+}> {
   const wanted = new Set(ctx.verifyChecks);
+  const notRun = VERIFY_CHECKS.filter((name) => !wanted.has(name));
   const checks: Check[] = [];
   const sections: PhaseResult['sections'] = [];
   const everyCluster = async (
@@ -382,5 +387,5 @@ export async function runVerify(
       notes: [`${mine.filter((x) => x.ok).length}/${mine.length} checks passed`],
     };
   });
-  return { outcomes, checks, sections };
+  return { outcomes, checks, sections, notRun };
 }

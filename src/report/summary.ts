@@ -11,12 +11,17 @@ import { markdownTable, verdict } from './markdown.ts';
 const SUMMARY_LIMIT = 900 * 1024;
 
 export interface ResultOutput {
+  /** Nothing failed. Checks that were not run are listed in `notRun`, never counted as passed. */
   ok: boolean;
+  /** Checks that were not run, as `<phase>/<check>`. */
+  notRun: string[];
   clusters: { context: string; name: string; trustDomain: string; network: string }[];
   phases: {
     phase: string;
     ok: boolean;
     durationMs: number;
+    skipped?: boolean;
+    notRun?: string[];
     error?: string;
     clusters: {
       cluster: string;
@@ -42,6 +47,7 @@ export interface ResultOutput {
 export function buildResult(config: Config, results: PhaseResult[]): ResultOutput {
   return {
     ok: results.every((r) => r.ok),
+    notRun: results.flatMap((r) => (r.notRun ?? []).map((name) => `${r.phase}/${name}`)),
     clusters: config.clusters.map((c) => ({
       context: c.context,
       name: c.name,
@@ -52,6 +58,8 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
       phase: r.phase,
       ok: r.ok,
       durationMs: r.durationMs,
+      ...(r.skipped ? { skipped: true } : {}),
+      ...(r.notRun?.length ? { notRun: r.notRun } : {}),
       ...(r.error ? { error: r.error } : {}),
       clusters: r.clusters.map((c) => {
         const n = (a: string): number => c.records.filter((x) => x.action === a).length;
@@ -72,10 +80,18 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
   };
 }
 
+/** ✅ only when every check ran and passed; a run that left proofs out says which. */
+function headline(result: ResultOutput): string {
+  if (!result.ok) return '❌';
+  if (result.notRun.length > 0)
+    return `⚠️ partly proven — not run: ${result.notRun.map((n) => n.replace(/^verify\//, '')).join(', ')}`;
+  return '✅';
+}
+
 export function renderSummary(config: Config, results: PhaseResult[]): string {
   const result = buildResult(config, results);
   const parts: string[] = [];
-  parts.push(`## mesh-federation ${result.ok ? '✅' : '❌'}`);
+  parts.push(`## mesh-federation ${headline(result)}`);
   parts.push(
     markdownTable(
       ['cluster', 'context', 'trust domain', 'network'],
@@ -84,6 +100,10 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
   );
   for (const [i, phase] of result.phases.entries()) {
     const source = results[i] as PhaseResult;
+    if (phase.skipped) {
+      parts.push(`### ${phase.phase} ⏭️ skipped`, `> ${phase.error ?? 'an earlier phase failed'}`);
+      continue;
+    }
     parts.push(`### ${phase.phase} ${verdict(phase.ok)} · ${formatDuration(phase.durationMs)}`);
     if (phase.error) parts.push(`> ${phase.error}`);
     if (phase.clusters.length > 0 && phase.phase !== 'plan')
@@ -117,6 +137,10 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
           ['check', 'cluster', 'verdict', 'reason'],
           phase.checks.map((c) => [c.name, c.cluster, verdict(c.ok), c.reason]),
         ),
+      );
+    if (phase.notRun?.length)
+      parts.push(
+        `Not run (so not proven): ${phase.notRun.map((n) => `\`${n}\``).join(', ')}. Set \`verify-checks\` to run them.`,
       );
     for (const section of source.sections)
       parts.push(`#### ${section.title}\n\n${section.markdown}`);

@@ -22,6 +22,7 @@ import { CERT_MANAGER_CONTROLLER } from '../rig/components.ts';
 import { rigLayout, type ClusterLayout } from '../rig/layout.ts';
 import { status, up, type ComponentStatus, type RigInfo } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import { SPIRE_SERVER } from '../../src/names.ts';
 
 const run = promisify(execFile);
 const rig = rigLayout();
@@ -269,7 +270,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
     }
   });
 
-  it('execs into spire-server pods on the cluster’s own SPIRE server, whose bundle endpoint is at the spire-server LB address', async () => {
+  it('execs into spire-server pods on the cluster’s own SPIRE server, whose bundle endpoint is at the bundle-endpoint LB address', async () => {
     const created: ClusterLayout[] = [];
     const bundles = new Map<string, string>();
     try {
@@ -279,7 +280,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
           'service',
           '-n',
           'spire',
-          'spire-server',
+          SPIRE_SERVER.bundleService,
           '--ignore-not-found',
           '-o',
           'name',
@@ -294,7 +295,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
             {
               apiVersion: 'v1',
               kind: 'Service',
-              metadata: { name: 'spire-server', namespace: 'spire' },
+              metadata: { name: SPIRE_SERVER.bundleService, namespace: 'spire' },
               spec: {
                 type: 'LoadBalancer',
                 selector: { app: SPIRE_POD },
@@ -336,7 +337,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
         const lbIp = await eventually(`${c.name} spire-server LB ip`, 30_000, async () => {
           const svc = await getJson<{ status: { loadBalancer: { ingress?: { ip: string }[] } } }>(
             c,
-            ['-n', 'spire', 'service', 'spire-server'],
+            ['-n', 'spire', 'service', SPIRE_SERVER.bundleService],
           );
           return svc.status.loadBalancer.ingress?.[0]?.ip;
         });
@@ -388,7 +389,7 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
           'service',
           '-n',
           'spire',
-          'spire-server',
+          SPIRE_SERVER.bundleService,
           '--ignore-not-found',
         ]).catch(() => '');
       }

@@ -1,7 +1,7 @@
 // The rig controller: one Node process per rig that does, for both clusters, what a real
 // cluster's add-ons would do for workloads whose pods kwok only pretends to run:
 //  - LoadBalancer Services get status.loadBalancer.ingress[0].ip from a loopback pool (as
-//    cloud-provider-kind does on kind); spire/spire-server gets the address on which that
+//    cloud-provider-kind does on kind); spire/spire-server-bundle-endpoint gets the address on which that
 //    cluster's real SPIRE server serves its bundle endpoint.
 //  - Pending PVCs get a hostPath PV pre-bound to them (a tiny provisioner).
 //  - Webhooks with a Service target get the rig's admission CA in caBundle (as cainjector or
@@ -19,6 +19,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
 import { AdmissionServers, type WebhookTarget } from './admission.ts';
 import { ensureInjectionPolicy } from './injection-policy.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/names.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
 import {
@@ -183,7 +184,7 @@ class ClusterController {
 
   private async assignLoadBalancers(): Promise<void> {
     const lbs = this.services.informer.list().filter((s) => s.spec?.type === 'LoadBalancer');
-    const spireKey = 'spire/spire-server';
+    const spireKey = `${SPIRE_NAMESPACE}/${SPIRE_SERVER.bundleService}`;
     const inPool = (ip: string | undefined) =>
       !!ip && ip.startsWith(`${this.layout.lbPrefix}.`) && ip !== this.layout.spireAddress;
     const used = new Set<string>();

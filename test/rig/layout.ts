@@ -66,7 +66,7 @@ export const STATE_MARKER = '.mesh-rig';
  * another one (it runs older rig code). 2: supervises the host add-ons; 3: re-checks the
  * cert-manager CRDs sooner.
  */
-export const CONTROLLER_REVISION = 4;
+export const CONTROLLER_REVISION = 5;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
