@@ -41,7 +41,7 @@ const KUBECTL_OPTS = { maxBuffer: 64 << 20, timeout: 120_000 };
 
 /** Removes a test pod from namespace spire on every cluster; already gone is fine. */
 async function deleteSpirePods(name: string): Promise<void> {
-  for (const c of rig.clusters)
+  for (const c of rig.clusters) {
     await kubectl(c, [
       'delete',
       'pod',
@@ -51,6 +51,27 @@ async function deleteSpirePods(name: string): Promise<void> {
       '--wait=false',
       '--ignore-not-found',
     ]).catch(() => '');
+    // A `spire` namespace without the action's label is this test's own: the action
+    // never takes over a namespace it did not create, so one left here would outlive
+    // every later cleanup.
+    const owner = await kubectl(c, [
+      'get',
+      'namespace',
+      'spire',
+      '--ignore-not-found',
+      '-o',
+      'jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}',
+    ]).catch(() => 'unknown');
+    const exists = (
+      await kubectl(c, ['get', 'namespace', 'spire', '--ignore-not-found', '-o', 'name']).catch(
+        () => '',
+      )
+    ).trim();
+    if (exists && owner.trim() === '')
+      await kubectl(c, ['delete', 'namespace', 'spire', '--wait=true', '--timeout=60s']).catch(
+        () => '',
+      );
+  }
 }
 
 async function kubectl(c: ClusterLayout, args: string[], input?: string): Promise<string> {
