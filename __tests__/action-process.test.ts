@@ -128,8 +128,14 @@ test('an API server that is down fails naming the cluster, within the timeout, a
   assert.ok(!unmasked.includes(TOKEN), 'the token never appears outside mask commands');
 
   // The private kubeconfig is gone already; the post step removes what remains.
-  const state = JSON.parse(run.state['cleanup-paths'] ?? '[]') as string[];
+  const state = (JSON.parse(run.state['cleanup-paths'] ?? '[]') as { path: string }[]).map(
+    (e) => e.path,
+  );
   assert.ok(state.length >= 2, 'the run remembered its files for the post step');
+  assert.ok(
+    state.every((p) => typeof p === 'string' && path.isAbsolute(p)),
+    `each remembered entry names an absolute path: ${run.state['cleanup-paths']}`,
+  );
   assert.ok(
     !filesUnder(run.runnerTemp).some((f) => f.endsWith('/kubeconfig')),
     'no kubeconfig left behind',

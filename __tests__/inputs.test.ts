@@ -123,3 +123,20 @@ test('an error message never carries a stack trace', () => {
     assert.doesNotMatch((error as Error).message, /\n\s+at /);
   }
 });
+
+test('cert-manager-mode and spire-storage-class: defaults, accepted values, rejections', () => {
+  const parse = (values: Record<string, string>) =>
+    parseInputs(from(values), { RUNNER_TEMP: '/tmp/rt' }).config;
+  assert.equal(parse({}).certManagerMode, 'auto');
+  assert.equal(parse({ 'cert-manager-mode': 'install' }).certManagerMode, 'install');
+  assert.equal(parse({ 'cert-manager-mode': ' Existing ' }).certManagerMode, 'existing');
+  rejects({ 'cert-manager-mode': 'skip' }, 'cert-manager-mode', /'auto'.*'install' or 'existing'/);
+  assert.equal(parse({}).spireStorageClass, '');
+  assert.equal(parse({ 'spire-storage-class': ' gp3 ' }).spireStorageClass, 'gp3');
+  assert.equal(parse({ 'spire-storage-class': 'none' }).spireStorageClass, 'none');
+  rejects(
+    { 'spire-storage-class': 'GP3' },
+    'spire-storage-class',
+    /not a StorageClass name.*empty for the cluster's default.*'none'/,
+  );
+});

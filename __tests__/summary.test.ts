@@ -165,6 +165,7 @@ test('with checks narrowed, the headline names the proofs that are missing', () 
     /^## mesh-federation ⚠️ partly proven — not run: chain, east-west, north-south$/m,
   );
   assert.doesNotMatch(text, /## mesh-federation ✅/);
+  assert.match(text, /^### verify ⚠️ partly proven · /m, 'nor does the phase read as a pass');
   assert.match(text, /Not run \(so not proven\): `chain`, `east-west`, `north-south`/);
   const result = buildResult(config, verifyOnly(['chain']));
   assert.deepEqual(result.notRun, ['verify/chain']);

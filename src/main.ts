@@ -1,6 +1,4 @@
 // The only place that reads inputs, writes outputs and fails the step.
-import fs from 'node:fs';
-import path from 'node:path';
 import * as core from '@actions/core';
 import { parseInputs } from './inputs.ts';
 import { decodeKubeconfig } from './kubeconfig.ts';
@@ -10,7 +8,8 @@ import type { Phase } from './config.ts';
 import { runPlan } from './phases/plan.ts';
 import type { PhaseResult } from './phases/types.ts';
 import { buildResult, writeSummary } from './report/summary.ts';
-import { rememberForCleanup } from './post-state.ts';
+import { trackedDir } from './post-state.ts';
+import { isFailure } from './verify/check.ts';
 
 const KUBECONFIG_INPUTS = [
   'kubeconfig',
@@ -43,23 +42,40 @@ function errorMessage(error: unknown): string {
   return String(error);
 }
 
+/**
+ * What failed, for the step's error: checks that ran and failed, else the
+ * phase's error. Checks left out and phases skipped after a failure are no
+ * failures of their own, so they are not named.
+ */
+export function failureMessage(results: PhaseResult[]): string | undefined {
+  const names = results
+    .filter((r) => !r.ok && !r.skipped)
+    .flatMap((r) => {
+      const failedChecks = r.checks.filter(isFailure);
+      if (failedChecks.length > 0)
+        return failedChecks.map((c) => `${r.phase}/${c.name}@${c.cluster}: ${c.reason}`);
+      const clusters = r.clusters
+        .filter((c) => !c.ok)
+        .map((c) => `${c.cluster}: ${c.error}`)
+        .join('; ');
+      return [`${r.phase}: ${r.error ?? clusters}`];
+    });
+  if (names.length === 0) return undefined;
+  const more = names.length > 5 ? ` (+${names.length - 5} more)` : '';
+  return `mesh-federation failed: ${names.slice(0, 5).join(' | ')}${more}`;
+}
+
 export async function run(): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     maskRawSecrets();
     const { config, verifyChecks, contextsGiven } = parseInputs(core.getInput);
-    // The post step removes only what this run created: the folder if it made
-    // it (its topmost new parent), else just the files it wrote there, so
+    // The post step removes only what this run created (see trackedDir), so
     // `manifests-dir: .` never costs the workspace.
-    const createdDir = fs.mkdirSync(config.manifestsDir, { recursive: true });
-    if (createdDir) rememberForCleanup(createdDir);
+    const writeInManifestsDir = trackedDir(config.manifestsDir);
     core.setOutput('manifests-dir', config.manifestsDir);
-    const writeManifest = (cluster: string, phase: string, yaml: string): string => {
-      const file = path.join(config.manifestsDir, `${cluster}-${phase}.yaml`);
-      if (!createdDir && !fs.existsSync(file)) rememberForCleanup(file);
-      fs.writeFileSync(file, yaml);
-      return file;
-    };
+    const writeManifest = (cluster: string, phase: string, yaml: string): string =>
+      writeInManifestsDir(`${cluster}-${phase}.yaml`, yaml);
 
     if (config.phases.includes('plan')) results.push(runPlan(config, writeManifest));
     const clusterPhases = config.phases.filter((p): p is Exclude<Phase, 'plan'> => p !== 'plan');
@@ -80,27 +96,8 @@ export async function run(): Promise<void> {
     const result = buildResult(config, results);
     core.setOutput('result', JSON.stringify(result));
     await writeSummary(config, results);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length > 0) {
-      const names = failed.flatMap((r) =>
-        r.checks.filter((c) => !c.ok).length > 0
-          ? r.checks
-              .filter((c) => !c.ok)
-              .map((c) => `${r.phase}/${c.name}@${c.cluster}: ${c.reason}`)
-          : [
-              `${r.phase}: ${
-                r.error ??
-                r.clusters
-                  .filter((c) => !c.ok)
-                  .map((c) => `${c.cluster}: ${c.error}`)
-                  .join('; ')
-              }`,
-            ],
-      );
-      core.setFailed(
-        `mesh-federation failed: ${names.slice(0, 5).join(' | ')}${names.length > 5 ? ` (+${names.length - 5} more)` : ''}`,
-      );
-    }
+    const failure = failureMessage(results);
+    if (failure) core.setFailed(failure);
   } catch (error) {
     core.setFailed(errorMessage(error));
     if (

@@ -1,14 +1,6 @@
-// Post step: removes every file the run wrote (the private kubeconfig
-// directory, the manifests), also when the main step failed.
-import fs from 'node:fs';
+// Post step: removes what the run created (its private directory, the
+// manifests it wrote), also when the main step failed; never the user's files.
 import * as core from '@actions/core';
-import { pathsToClean } from './post-state.ts';
+import { pathsToClean, removeCreated } from './post-state.ts';
 
-for (const p of pathsToClean()) {
-  try {
-    fs.rmSync(p, { recursive: true, force: true });
-    core.info(`removed ${p}`);
-  } catch (error) {
-    core.warning(`could not remove ${p}: ${(error as Error).message}`);
-  }
-}
+removeCreated(pathsToClean(), core);

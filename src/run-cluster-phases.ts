@@ -7,7 +7,7 @@ import { makeRunDir, resolveKubeconfigs, writePrivateFile } from './kubeconfig.t
 import { ClusterClient } from './cluster/client.ts';
 import { describeError } from './cluster/errors.ts';
 import { installIstioctl } from './tools/istioctl.ts';
-import { rememberForCleanup } from './post-state.ts';
+import { rememberCreatedDir } from './post-state.ts';
 import { runCertManager } from './phases/cert-manager.ts';
 import { runSpire } from './phases/spire.ts';
 import { runIstio } from './phases/istio.ts';
@@ -21,7 +21,7 @@ import {
   type PhaseResult,
   type RunContext,
 } from './phases/types.ts';
-import type { Check } from './verify/check.ts';
+import { checkStatus, isFailure, type Check } from './verify/check.ts';
 import { once } from './once.ts';
 
 type ClusterPhase = Exclude<Phase, 'plan'>;
@@ -34,15 +34,11 @@ interface Request {
   writeManifest: (cluster: string, phase: string, yaml: string) => string;
 }
 
-type PhaseRunner = (ctx: RunContext) => Promise<
+type PhaseOutput =
   | ClusterOutcome[]
-  | {
-      outcomes: ClusterOutcome[];
-      checks: Check[];
-      sections?: PhaseResult['sections'];
-      notRun?: string[];
-    }
->;
+  | { outcomes: ClusterOutcome[]; checks: Check[]; sections?: PhaseResult['sections'] };
+
+type PhaseRunner = (ctx: RunContext) => Promise<PhaseOutput>;
 
 const RUNNERS: Record<ClusterPhase, PhaseRunner> = {
   'cert-manager': runCertManager,
@@ -54,13 +50,39 @@ const RUNNERS: Record<ClusterPhase, PhaseRunner> = {
   cleanup: runCleanup,
 };
 
+/**
+ * A phase fails only on what ran and failed: checks it did not run (left out
+ * of `verify-checks`) are listed as not run, never counted as passed or failed.
+ */
+export function toPhaseResult(
+  phase: ClusterPhase,
+  out: PhaseOutput,
+  durationMs: number,
+): PhaseResult {
+  const { outcomes, checks, sections } = Array.isArray(out)
+    ? { outcomes: out, checks: [], sections: [] }
+    : { sections: [], ...out };
+  const notRun = [
+    ...new Set(checks.filter((c) => checkStatus(c) === 'not-run').map((c) => c.name)),
+  ];
+  return {
+    phase,
+    ok: outcomes.every((o) => o.ok) && !checks.some(isFailure),
+    durationMs,
+    clusters: outcomes,
+    checks,
+    sections,
+    ...(notRun.length > 0 ? { notRun } : {}),
+  };
+}
+
 export async function runClusterPhases(request: Request): Promise<PhaseResult[]> {
   const { config } = request;
   const resolved = resolveKubeconfigs(core.getInput, config.clusters, request.contextsGiven);
   for (const secret of resolved.secrets) core.setSecret(secret);
 
   const runDir = makeRunDir();
-  rememberForCleanup(runDir);
+  rememberCreatedDir(runDir);
   try {
     const kubeconfigFile = writePrivateFile(runDir, 'kubeconfig', resolved.yaml);
     const clients = resolved.endpoints.map(
@@ -96,18 +118,7 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
       const started = Date.now();
       try {
         const out = await RUNNERS[phase](ctx);
-        const { outcomes, checks, sections, notRun } = Array.isArray(out)
-          ? { outcomes: out, checks: [], sections: [], notRun: [] }
-          : { sections: [], notRun: [], ...out };
-        results.push({
-          phase,
-          ok: outcomes.every((o) => o.ok) && checks.every((c) => c.ok),
-          durationMs: Date.now() - started,
-          clusters: outcomes,
-          checks,
-          sections,
-          ...(notRun.length > 0 ? { notRun } : {}),
-        });
+        results.push(toPhaseResult(phase, out, Date.now() - started));
       } catch (error) {
         results.push({
           phase,

@@ -403,7 +403,7 @@ export class ClusterClient {
     options: { stdin?: string; timeoutMs?: number } = {},
   ): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const stdin = options.stdin === undefined ? null : Readable.from([Buffer.from(options.stdin)]);
+    const deadline = Date.now() + timeoutMs;
     const exec = new k8s.Exec(this.kc);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
@@ -412,38 +412,67 @@ export class ClusterClient {
     stdout.on('data', (chunk: Buffer) => out.push(chunk));
     stderr.on('data', (chunk: Buffer) => err.push(chunk));
     const what = `exec in ${namespace}/${pod} (${container})`;
-    const exitCode = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new ClusterError(
-              this.cluster.context,
-              `${what} timed out after ${Math.round(timeoutMs / 1000)}s`,
-            ),
-          ),
-        timeoutMs,
-      );
-      exec
-        .exec(namespace, pod, container, command, stdout, stderr, stdin, false, (status) => {
-          clearTimeout(timer);
-          if (status.status === 'Success') resolve(0);
-          else {
-            const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-            resolve(cause?.message ? Number(cause.message) : -1);
-          }
-        })
-        .then((socket) =>
-          // A status frame, when one comes, arrives before the close.
-          socket.on('close', () => {
+    const once = (): Promise<number | null> =>
+      new Promise<number | null>((resolve, reject) => {
+        // A retried attempt starts from empty output, never appends to a failed one's.
+        out.length = 0;
+        err.length = 0;
+        const stdin =
+          options.stdin === undefined ? null : Readable.from([Buffer.from(options.stdin)]);
+        let socket: { close(): void } | undefined;
+        let timedOut = false;
+        const timer = setTimeout(
+          () => {
+            // An open socket would keep the action's process alive.
+            timedOut = true;
+            socket?.close();
+            reject(
+              new ClusterError(
+                this.cluster.context,
+                `${what} timed out after ${Math.round(timeoutMs / 1000)}s`,
+              ),
+            );
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+        exec
+          .exec(namespace, pod, container, command, stdout, stderr, stdin, false, (status) => {
             clearTimeout(timer);
-            resolve(null);
-          }),
-        )
-        .catch((error) => {
-          clearTimeout(timer);
-          reject(this.fail(what, error));
-        });
-    });
+            if (status.status === 'Success') resolve(0);
+            else {
+              const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+              resolve(cause?.message ? Number(cause.message) : -1);
+            }
+          })
+          .then((ws) => {
+            socket = ws;
+            if (timedOut) ws.close();
+            // A status frame, when one comes, arrives before the close.
+            ws.on('close', () => {
+              clearTimeout(timer);
+              resolve(null);
+            });
+          })
+          .catch((error: unknown) => {
+            clearTimeout(timer);
+            // client-node rejects a failed handshake with the WebSocket's
+            // ErrorEvent, no Error, its HTTP status only in the message: as a
+            // status code it is judged and described like any API error.
+            const inner = (error as { error?: unknown } | null)?.error ?? error;
+            const message = inner instanceof Error ? inner.message : String(inner);
+            const status = /Unexpected server response: (\d{3})/.exec(message)?.[1];
+            reject(
+              status
+                ? Object.assign(new Error(message), {
+                    code: Number(status),
+                    body: { message: `the exec was refused (${message})` },
+                  })
+                : inner,
+            );
+          });
+      });
+    // A refused handshake ran nothing, so the client's retry policy is safe here.
+    const exitCode = await this.retry(what, once, timeoutMs);
     return {
       stdout: Buffer.concat(out).toString('utf8'),
       stderr: Buffer.concat(err).toString('utf8'),

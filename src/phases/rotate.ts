@@ -31,19 +31,33 @@ async function servingSerial(client: ClusterClient): Promise<string | undefined>
 }
 
 /**
- * Whether istiod's log names the certificate with serial `serialHex`. istiod
- * prints serials as `SN: %x` of the big integer, so without the leading zeros
- * that X509Certificate.serialNumber keeps (about 1 serial in 16 starts with a
- * zero nibble); some versions print decimal. Serials are compared as numbers.
+ * A serial after its label: `SN: b5f3…` (istiod, Go's `%x`), `serial=0B5F…`,
+ * `Serial Number: 0b:5f:…` (openssl), `serial 0x…` or decimal. The lookbehind
+ * skips a `SERIALNUMBER=` attribute inside a quoted DN, which names no certificate.
+ */
+const SERIAL_TOKEN =
+  /(?<![",+])\b(?:SN|serial(?:[ _-]?number)?)\s*[:=]?\s*(0x[0-9a-f]+|[0-9a-f]{2}(?::[0-9a-f]{2})+|[0-9a-f]+)(?![0-9a-z])/gi;
+
+/** Every number a labelled serial token can mean: all digits may be hex (`%x`) or decimal. */
+function tokenValues(token: string): bigint[] {
+  const hex = BigInt(`0x${token.replace(/^0x/i, '').replace(/:/g, '')}`);
+  return /^[0-9]+$/.test(token) && BigInt(token) !== hex ? [hex, BigInt(token)] : [hex];
+}
+
+/** The serial numbers a log names, in order, as numbers (so leading zeros and case do not matter). */
+export function serialNumbersIn(log: string): bigint[] {
+  return [...log.matchAll(SERIAL_TOKEN)].flatMap((m) => tokenValues(m[1] as string));
+}
+
+/**
+ * Whether a log names the certificate with serial `serialHex` (as
+ * X509Certificate.serialNumber gives it: whole bytes, so about one serial in
+ * 16 starts with a zero that istiod's `SN: %x` leaves out). Only labelled
+ * tokens count: a bare number elsewhere (`Added 1 certs`) is no serial.
  */
 export function logNamesSerial(log: string, serialHex: string): boolean {
   const wanted = BigInt(`0x${serialHex}`);
-  for (const m of log.matchAll(/\b(?:SN|serial(?: ?number)?)\s*[:=]\s*(?:0x)?([0-9a-fA-F:]+)/gi)) {
-    const hex = (m[1] as string).replace(/:/g, '');
-    if (hex !== '' && BigInt(`0x${hex}`) === wanted) return true;
-  }
-  const decimal = wanted.toString(10);
-  return new RegExp(`(^|\\D)${decimal}(\\D|$)`).test(log);
+  return serialNumbersIn(log).includes(wanted);
 }
 
 /** istiod (with AUTO_RELOAD_PLUGIN_CERTS, or after a restart) logs the CA certificate it loads. */

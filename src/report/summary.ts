@@ -6,9 +6,16 @@ import * as core from '@actions/core';
 import type { Config } from '../config.ts';
 import { formatDuration } from '../duration.ts';
 import type { PhaseResult } from '../phases/types.ts';
-import { markdownTable, verdict } from './markdown.ts';
+import { checkStatus, type CheckStatus } from '../verify/check.ts';
+import { checkVerdict, markdownTable, phaseVerdict } from './markdown.ts';
 
 const SUMMARY_LIMIT = 900 * 1024;
+
+/**
+ * `partial`: nothing failed, but some checks were not run, so the phase proved
+ * less than it could. `skipped`: not started because an earlier phase failed.
+ */
+export type PhaseStatus = 'pass' | 'fail' | 'partial' | 'skipped';
 
 export interface ResultOutput {
   /** Nothing failed. Checks that were not run are listed in `notRun`, never counted as passed. */
@@ -19,6 +26,7 @@ export interface ResultOutput {
   phases: {
     phase: string;
     ok: boolean;
+    status: PhaseStatus;
     durationMs: number;
     skipped?: boolean;
     notRun?: string[];
@@ -38,16 +46,30 @@ export interface ResultOutput {
       name: string;
       cluster: string;
       ok: boolean;
+      status: CheckStatus;
       reason: string;
       details?: Record<string, unknown>;
+      notRun?: true;
     }[];
   }[];
+}
+
+/** Checks of a phase that were not run: listed as such by the phase, or as not-run checks. */
+function notRunNames(r: PhaseResult): string[] {
+  const fromChecks = r.checks.filter((c) => checkStatus(c) === 'not-run').map((c) => c.name);
+  return [...new Set([...fromChecks, ...(r.notRun ?? [])])];
+}
+
+function phaseStatus(r: PhaseResult): PhaseStatus {
+  if (r.skipped) return 'skipped';
+  if (!r.ok) return 'fail';
+  return notRunNames(r).length > 0 ? 'partial' : 'pass';
 }
 
 export function buildResult(config: Config, results: PhaseResult[]): ResultOutput {
   return {
     ok: results.every((r) => r.ok),
-    notRun: results.flatMap((r) => (r.notRun ?? []).map((name) => `${r.phase}/${name}`)),
+    notRun: results.flatMap((r) => notRunNames(r).map((name) => `${r.phase}/${name}`)),
     clusters: config.clusters.map((c) => ({
       context: c.context,
       name: c.name,
@@ -57,9 +79,10 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
     phases: results.map((r) => ({
       phase: r.phase,
       ok: r.ok,
+      status: phaseStatus(r),
       durationMs: r.durationMs,
       ...(r.skipped ? { skipped: true } : {}),
-      ...(r.notRun?.length ? { notRun: r.notRun } : {}),
+      ...(notRunNames(r).length > 0 ? { notRun: notRunNames(r) } : {}),
       ...(r.error ? { error: r.error } : {}),
       clusters: r.clusters.map((c) => {
         const n = (a: string): number => c.records.filter((x) => x.action === a).length;
@@ -75,7 +98,7 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
           ...(c.error ? { error: c.error } : {}),
         };
       }),
-      checks: r.checks.map((c) => ({ ...c })),
+      checks: r.checks.map((c) => ({ ...c, status: checkStatus(c) })),
     })),
   };
 }
@@ -100,11 +123,16 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
   );
   for (const [i, phase] of result.phases.entries()) {
     const source = results[i] as PhaseResult;
-    if (phase.skipped) {
-      parts.push(`### ${phase.phase} ⏭️ skipped`, `> ${phase.error ?? 'an earlier phase failed'}`);
+    if (phase.status === 'skipped') {
+      parts.push(
+        `### ${phase.phase} ${phaseVerdict('skipped')}`,
+        `> ${phase.error ?? 'an earlier phase failed'}`,
+      );
       continue;
     }
-    parts.push(`### ${phase.phase} ${verdict(phase.ok)} · ${formatDuration(phase.durationMs)}`);
+    parts.push(
+      `### ${phase.phase} ${phaseVerdict(phase.status)} · ${formatDuration(phase.durationMs)}`,
+    );
     if (phase.error) parts.push(`> ${phase.error}`);
     if (phase.clusters.length > 0 && phase.phase !== 'plan')
       parts.push(
@@ -135,7 +163,7 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
       parts.push(
         markdownTable(
           ['check', 'cluster', 'verdict', 'reason'],
-          phase.checks.map((c) => [c.name, c.cluster, verdict(c.ok), c.reason]),
+          phase.checks.map((c) => [c.name, c.cluster, checkVerdict(c.status), c.reason]),
         ),
       );
     if (phase.notRun?.length)

@@ -4,10 +4,15 @@
 export interface Check {
   name: string;
   cluster: string;
+  /** Proven. A check that did not run is never ok. */
   ok: boolean;
   reason: string;
   details?: Record<string, unknown>;
+  /** Not run (deselected): no proof either way, so neither a pass nor a failure. */
+  notRun?: true;
 }
+
+export type CheckStatus = 'pass' | 'fail' | 'not-run';
 
 export const passed = (
   name: string,
@@ -22,6 +27,21 @@ export const failed = (
   reason: string,
   details?: Record<string, unknown>,
 ): Check => ({ name, cluster, ok: false, reason, ...(details ? { details } : {}) });
+
+/** A check the run left out, e.g. one not selected in `verify-checks`. */
+export const notRun = (name: string, cluster: string, reason: string): Check => ({
+  name,
+  cluster,
+  ok: false,
+  reason,
+  notRun: true,
+});
+
+export const checkStatus = (check: Check): CheckStatus =>
+  check.notRun ? 'not-run' : check.ok ? 'pass' : 'fail';
+
+/** What fails a phase: a check that ran and did not pass. */
+export const isFailure = (check: Check): boolean => checkStatus(check) === 'fail';
 
 /** An empty list proves nothing, so it is not a pass. */
 export const allPassed = (checks: readonly Check[]): boolean =>
