@@ -44,6 +44,7 @@ function makeConfig(
     serviceType?: ServiceType;
     istio?: string;
     spireRegistry?: string;
+    istioOverlay?: Config['istioOverlay'];
   } = {},
 ): Config {
   const clusters: ClusterConfig[] = Array.from({ length: options.clusters ?? 2 }, (_, index) => ({
@@ -70,6 +71,7 @@ function makeConfig(
       istioHub: 'docker.io/istio',
       examplesRegistry: 'docker.io/istio',
     },
+    istioOverlay: options.istioOverlay ?? null,
     timeoutMs: 600_000,
     requests: 10,
     rotation: { duration: '720h', renewBefore: '360h' },

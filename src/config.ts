@@ -2,6 +2,8 @@
 // a Config can be logged, rendered and written to the summary. Kubeconfigs are
 // held separately (see kubeconfig.ts).
 
+import type { OverlaySpec } from './render/istio-overlay.ts';
+
 export const PHASES = [
   'plan',
   'cert-manager',
@@ -69,6 +71,8 @@ export interface Config {
   istioctlBaseUrl: string;
   certManagerBaseUrl: string;
   images: Images;
+  /** `spec` fields merged into every control-plane IstioOperator (input `istio-overlay`); null = none. */
+  istioOverlay: OverlaySpec | null;
   /** Upper bound for every wait (rollouts, webhooks, certificates), in milliseconds. */
   timeoutMs: number;
   /** Requests sent per traffic check. */

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import semver from 'semver';
+import YAML from 'yaml';
 import { InputError } from './input-error.ts';
 import { parseDuration } from './duration.ts';
 import {
@@ -13,6 +14,7 @@ import {
   type Phase,
   type ServiceType,
 } from './config.ts';
+import { ownedFieldsTouched, type OverlaySpec } from './render/istio-overlay.ts';
 
 export type GetInput = (name: string) => string;
 
@@ -186,6 +188,58 @@ function apiServers(raw: string, count: number): string[] {
   });
 }
 
+const OVERLAY_HEADER =
+  "'apiVersion: install.istio.io/v1alpha1', 'kind: IstioOperator' and a 'spec'";
+
+/** The `spec` of the user's IstioOperator overlay; null when the input is empty. */
+export function parseIstioOverlay(raw: string): OverlaySpec | null {
+  if (raw.trim() === '') return null;
+  const docs = YAML.parseAllDocuments(raw);
+  if (!Array.isArray(docs) || docs.length !== 1)
+    throw new InputError(
+      'istio-overlay',
+      'must be one YAML document: an IstioOperator whose spec is merged into the one the action renders.',
+    );
+  const [doc] = docs;
+  const error = doc?.errors[0];
+  if (error)
+    throw new InputError(
+      'istio-overlay',
+      `is not valid YAML (${error.message.split('\n')[0]}). Write an IstioOperator with ${OVERLAY_HEADER}.`,
+    );
+  const value: unknown = doc?.toJS();
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (
+    !isMap(value) ||
+    value.kind !== 'IstioOperator' ||
+    value.apiVersion !== 'install.istio.io/v1alpha1'
+  )
+    throw new InputError('istio-overlay', `must be an IstioOperator: ${OVERLAY_HEADER}.`);
+  const extra = Object.keys(value).filter((k) => !['apiVersion', 'kind', 'spec'].includes(k));
+  if (extra.length > 0)
+    throw new InputError(
+      'istio-overlay',
+      `has ${extra.map((k) => `'${k}'`).join(', ')}; only 'spec' is merged (the action names and places its IstioOperator). Remove ${extra.length === 1 ? 'it' : 'them'}.`,
+    );
+  const spec = value.spec;
+  if (!isMap(spec) || Object.keys(spec).length === 0)
+    throw new InputError(
+      'istio-overlay',
+      "has no 'spec' to merge; give the fields to change under 'spec'.",
+    );
+  const touched = ownedFieldsTouched(spec as OverlaySpec);
+  if (touched.length > 0)
+    throw new InputError(
+      'istio-overlay',
+      touched
+        .map((t) => `'${t.field}' is set by ${t.setBy}`)
+        .join('; ')
+        .concat('. Remove it from the overlay.'),
+    );
+  return spec as OverlaySpec;
+}
+
 export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env): ParsedInputs {
   const input = (name: string, fallback: string): string => get(name).trim() || fallback;
 
@@ -341,6 +395,7 @@ export function parseInputs(get: GetInput, env: NodeJS.ProcessEnv = process.env)
         input('examples-image-registry', 'docker.io/istio'),
       ),
     },
+    istioOverlay: parseIstioOverlay(get('istio-overlay')),
     timeoutMs: parseDurationInput('timeout', input('timeout', '10m'), 1000, 24 * 3_600_000),
     requests: parseCount('requests', input('requests', '20'), 1, 1000),
     rotation: { duration: rotationDurationRaw, renewBefore: renewBeforeRaw },

@@ -10,7 +10,7 @@ import { installIstioctl } from './tools/istioctl.ts';
 import { rememberCreatedDir } from './post-state.ts';
 import { runCertManager } from './phases/cert-manager.ts';
 import { runSpire } from './phases/spire.ts';
-import { runIstio } from './phases/istio.ts';
+import { checkIstioOverlay, runIstio } from './phases/istio.ts';
 import { runExamples } from './phases/examples.ts';
 import { runVerify } from './phases/verify.ts';
 import { runRotate } from './phases/rotate.ts';
@@ -85,6 +85,9 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
   rememberCreatedDir(runDir);
   try {
     const kubeconfigFile = writePrivateFile(runDir, 'kubeconfig', resolved.yaml);
+    const istioctl = once(() => installIstioctl(config.versions.istio, config.istioctlBaseUrl));
+    if (config.istioOverlay && request.phases.includes('istio'))
+      await checkIstioOverlay(config, await istioctl(), runDir, kubeconfigFile);
     const clients = resolved.endpoints.map(
       (e) => new ClusterClient(e.cluster, e.server, resolved.yaml, config.timeoutMs),
     );
@@ -102,7 +105,7 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
       clients,
       kubeconfigFile,
       runDir,
-      istioctl: once(() => installIstioctl(config.versions.istio, config.istioctlBaseUrl)),
+      istioctl,
       facts: {},
       mask: (secret) => core.setSecret(secret),
       writeManifest: request.writeManifest,

@@ -15,7 +15,9 @@ import {
   podSelector,
   splitByInjection,
 } from '../render/istio-gateways.ts';
-import { EASTWEST_OPERATOR } from '../render/istio.ts';
+import { EASTWEST_OPERATOR, renderIstioOperators } from '../render/istio.ts';
+import type { ClusterConfig, Config } from '../config.ts';
+import { InputError } from '../input-error.ts';
 import { discoverServiceAddress, type ExternalAddress } from '../cluster/service-address.ts';
 import { describeError, httpStatus, isTransient } from '../cluster/errors.ts';
 import { formatHostPort } from '../net-address.ts';
@@ -55,6 +57,33 @@ export function withoutIstiodManagedFields(o: K8sObject): K8sObject {
       };
     }),
   } as K8sObject;
+}
+
+/**
+ * With an `istio-overlay`, the merged control plane must pass istioctl's own
+ * schema check before any cluster is touched: a misspelt field fails the run
+ * here, naming the input, rather than after cert-manager and SPIRE are applied.
+ */
+export async function checkIstioOverlay(
+  config: Config,
+  istioctl: string,
+  runDir: string,
+  kubeconfigFile: string,
+): Promise<void> {
+  if (!config.istioOverlay) return;
+  const cluster = config.clusters[0] as ClusterConfig;
+  const controlPlane = renderIstioOperators(config, cluster).filter(
+    (o) => o.metadata.name !== EASTWEST_OPERATOR,
+  );
+  const file = writePrivateFile(runDir, 'istio-overlay-check.yaml', toYaml(controlPlane));
+  try {
+    await runIstioctl(istioctl, kubeconfigFile, ['manifest', 'generate', '-f', file]);
+  } catch (error) {
+    throw new InputError(
+      'istio-overlay',
+      `merged into the action's control plane, it is refused: ${describeError(error)}. Fix or remove the field named there.`,
+    );
+  }
 }
 
 /** istioctl's rendering of the cluster's IstioOperators, ready to apply. */

@@ -8,6 +8,7 @@ import type { K8sObject } from '../k8s-object.ts';
 import { ISTIO_NAMESPACE } from '../names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
 import { federationAnnotations, otherClusters, type RenderFacts } from './federation.ts';
+import { mergePatch, type OverlaySpec } from './istio-overlay.ts';
 import { labelObject } from './labels.ts';
 import { SPIRE_PATHS } from './spire-config.ts';
 import { renderTemplate, type TemplateValue } from './template.ts';
@@ -70,6 +71,12 @@ export function meshNetworks(
   );
 }
 
+/** The control plane's IstioOperator with the user's overlay merged into its spec. */
+function withOverlay(operator: K8sObject, overlay: OverlaySpec | null): K8sObject {
+  if (!overlay) return operator;
+  return { ...operator, spec: mergePatch(operator.spec as TemplateValue, overlay) } as K8sObject;
+}
+
 export function renderIstioOperators(
   config: Config,
   cluster: ClusterConfig,
@@ -99,7 +106,10 @@ export function renderIstioOperators(
     spireGatewayTemplate: spireInjectionTemplate(false),
   });
   const eastWest = renderTemplate('istio/eastwest-operator.yaml', shared);
-  return [...main, ...eastWest] as K8sObject[];
+  return [
+    ...main.map((o) => withOverlay(o as K8sObject, config.istioOverlay)),
+    ...eastWest,
+  ] as K8sObject[];
 }
 
 export function renderIstio(cluster: ClusterConfig): K8sObject[] {

@@ -3,9 +3,11 @@
 // timing). The summary is capped well below the runner's 1 MiB per step; the
 // full data stays in `result` and manifests-dir.
 import * as core from '@actions/core';
+import YAML from 'yaml';
 import type { Config } from '../config.ts';
 import { formatDuration } from '../duration.ts';
 import type { PhaseResult } from '../phases/types.ts';
+import type { OverlaySpec } from '../render/istio-overlay.ts';
 import { checkStatus, type CheckStatus } from '../verify/check.ts';
 import { checkVerdict, markdownTable, phaseVerdict } from './markdown.ts';
 
@@ -23,6 +25,8 @@ export interface ResultOutput {
   /** Checks that were not run, as `<phase>/<check>`. */
   notRun: string[];
   clusters: { context: string; name: string; trustDomain: string; network: string }[];
+  /** The `spec` merged into every control-plane IstioOperator (input `istio-overlay`). */
+  istioOverlay?: OverlaySpec;
   phases: {
     phase: string;
     ok: boolean;
@@ -76,6 +80,7 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
       trustDomain: c.trustDomain,
       network: c.network,
     })),
+    ...(config.istioOverlay ? { istioOverlay: config.istioOverlay } : {}),
     phases: results.map((r) => ({
       phase: r.phase,
       ok: r.ok,
@@ -121,6 +126,11 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
       config.clusters.map((c) => [c.name, c.context, c.trustDomain, c.network]),
     ),
   );
+  if (config.istioOverlay)
+    parts.push(
+      '**Istio overlay** (merged into every control plane, `istio-overlay`):',
+      '```yaml\n' + YAML.stringify({ spec: config.istioOverlay }, { lineWidth: 0 }) + '```',
+    );
   for (const [i, phase] of result.phases.entries()) {
     const source = results[i] as PhaseResult;
     if (phase.status === 'skipped') {

@@ -156,6 +156,25 @@ test('phase all succeeds on both clusters', async () => {
   );
   assert.ok(verify?.checks.filter((c) => c.status === 'not-run').every((c) => !c.ok));
   assert.match(r.summary, /### spire ✅/);
+  // The rig's istio-overlay reached every istiod, next to the action's own env.
+  assert.match(r.summary, /\*\*Istio overlay\*\*/);
+  for (const context of CONTEXTS) {
+    const istiod = (await kubectlJson(context, [
+      'get',
+      'deployment',
+      'istiod',
+      '-n',
+      'istio-system',
+    ])) as unknown as {
+      spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+    };
+    const env = Object.fromEntries(
+      (istiod.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]),
+    );
+    assert.equal(env.PILOT_ENABLE_METADATA_EXCHANGE, 'false', context);
+    assert.equal(env.PILOT_ENABLE_ALPN_FILTER, 'false', context);
+    assert.equal(env.CLUSTER_ID, context === 'cluster-1' ? 'cluster-1' : 'cluster-2', context);
+  }
 });
 
 test('no gateway pod was ever created before the sidecar injector answered', async () => {

@@ -160,6 +160,22 @@ test('cert-manager-mode: existing without a cert-manager fails before changing a
   }
 });
 
+test('a misspelt istio-overlay field fails naming the input before any cluster is touched', async () => {
+  const overlay =
+    'apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  values:\n    pilot:\n      envv: {A: b}\n';
+  const r = await runAction(inputs('all', { 'istio-overlay': overlay }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.stdout, /::error::Input 'istio-overlay'.*unknown field "envv"/);
+  for (const context of CONTEXTS)
+    assert.equal(
+      (
+        await k(context, ['get', 'namespaces', '-l', `${MANAGED_BY}=mesh-federation`, '-o', 'name'])
+      ).trim(),
+      '',
+      `nothing applied on ${context}`,
+    );
+});
+
 test('NodePort clusters: every istiod holds meshNetworks with each peer’s node address and east-west node port', async () => {
   const r = await runAction(inputs('cert-manager,spire,istio', { 'service-type': 'NodePort' }));
   assert.equal(r.code, 0, explain(r));

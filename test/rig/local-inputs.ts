@@ -6,6 +6,23 @@ import { rigLayout } from './layout.ts';
 import { up } from './rig.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 
+/**
+ * The rig's proxies are upstream Envoy, which refuses the Istio-only filters
+ * istiod sends by default (metadata exchange, ALPN, stats): a user running
+ * upstream Envoy would set the same (see ../shared/notes/dataplane-facts.md).
+ */
+export const UPSTREAM_ENVOY_OVERLAY = `apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  values:
+    pilot:
+      env:
+        PILOT_ENABLE_METADATA_EXCHANGE: "false"
+        PILOT_ENABLE_ALPN_FILTER: "false"
+    telemetry:
+      enabled: false
+`;
+
 export function rigBinaries(): Binaries {
   return loadBinaries(rigLayout().cacheDir, ['istioctl']);
 }
@@ -28,6 +45,7 @@ export function rigActionInputs(
     // The rig has real control planes and SPIRE servers but no data plane:
     // traffic and proxy certificate checks need real Envoys (see the e2e workflow).
     'verify-checks': 'readiness,identities,federation',
+    'istio-overlay': UPSTREAM_ENVOY_OVERLAY,
     timeout: '4m',
   };
 }
