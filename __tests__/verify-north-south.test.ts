@@ -16,6 +16,7 @@ import { FakeCluster } from './helpers/fake-cluster.ts';
 let server: http.Server;
 let port = 0;
 let notYetRouted = 0;
+let answering = 'v2';
 
 before(async () => {
   server = http.createServer((_req, res) => {
@@ -24,7 +25,9 @@ before(async () => {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200).end('Hello version: v2, instance: helloworld-v2-7f4c9d-x2p\n');
+    res
+      .writeHead(200)
+      .end(`Hello version: ${answering}, instance: helloworld-${answering}-7f4c9d-x2p\n`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
@@ -48,25 +51,39 @@ function deployment(name: string, namespace: string, labels: Record<string, stri
   };
 }
 
-async function mesh(): Promise<{ ctx: RunContext; outputs: Record<string, string> }> {
+async function mesh(count = 2): Promise<{
+  ctx: RunContext;
+  outputs: Record<string, string>;
+  clusters: FakeCluster[];
+}> {
+  const contexts = Array.from({ length: count }, (_, i) => `cluster-${i + 1}`);
   const { config } = parseInputs(
     (name) =>
-      ({ phase: 'verify', 'service-type': 'NodePort', requests: '5', timeout: '20s' })[name] ?? '',
+      ({
+        phase: 'verify',
+        contexts: contexts.join(','),
+        'trust-domains': ['foo.com', 'bar.com', 'baz.org'].slice(0, count).join(','),
+        'service-type': 'NodePort',
+        requests: '5',
+        timeout: '20s',
+      })[name] ?? '',
   );
-  const [one, two] = [new FakeCluster('cluster-1', 20_000), new FakeCluster('cluster-2', 20_000)];
-  for (const c of [one, two]) {
+  const clusters = contexts.map((c) => new FakeCluster(c, 20_000));
+  for (const [i, c] of clusters.entries()) {
     c.seed({
       apiVersion: 'v1',
       kind: 'Node',
       metadata: { name: 'node' },
       status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] },
     });
+    const version = `v${i + 1}`;
+    await c.applyOne(
+      deployment(`helloworld-${version}`, 'helloworld', { app: 'helloworld', version }),
+    );
   }
-  await one.applyOne(deployment('sleep', 'sleep', { app: 'sleep' }));
-  await one.applyOne(
-    deployment('helloworld-v1', 'helloworld', { app: 'helloworld', version: 'v1' }),
-  );
-  two.seed({
+  const [first, last] = [clusters[0] as FakeCluster, clusters.at(-1) as FakeCluster];
+  await first.applyOne(deployment('sleep', 'sleep', { app: 'sleep' }));
+  last.seed({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: 'istio-ingressgateway', namespace: 'istio-system' },
@@ -76,11 +93,11 @@ async function mesh(): Promise<{ ctx: RunContext; outputs: Record<string, string
   const ctx = {
     config,
     verifyChecks: ['north-south'],
-    clients: [one.asClient(), two.asClient()],
+    clients: clusters.map((c) => c.asClient()),
     facts: {},
     setOutput: (name: string, value: string) => (outputs[name] = value),
   } as unknown as RunContext;
-  return { ctx, outputs };
+  return { ctx, outputs, clusters };
 }
 
 test('north-south waits for the route, then every counted answer is from v2', async () => {
@@ -91,4 +108,28 @@ test('north-south waits for the route, then every counted answer is from v2', as
   assert.ok(northSouth?.ok, northSouth?.reason);
   assert.equal(notYetRouted, 0, 'the warm-up saw the 404s');
   assert.equal(outputs['gateway-url'], `http://127.0.0.1:${port}`);
+});
+
+test('with three clusters every helloworld but the ingress cluster’s is scaled away, then restored', async () => {
+  notYetRouted = 0;
+  answering = 'v3';
+  const { ctx, clusters } = await mesh(3);
+  const { checks } = await runVerify(ctx);
+  const northSouth = checks.find((c) => c.name === 'north-south traffic');
+  assert.ok(northSouth?.ok, northSouth?.reason);
+  for (const [i, c] of clusters.entries()) {
+    const d = await c.read({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: `helloworld-v${i + 1}`, namespace: 'helloworld' },
+    });
+    assert.equal((d?.spec as { replicas: number }).replicas, 1, `helloworld-v${i + 1} restored`);
+  }
+  // v2 answering through the third cluster’s gateway means v2 was not scaled away.
+  answering = 'v2';
+  const again = await runVerify((await mesh(3)).ctx);
+  const failedCheck = again.checks.find((c) => c.name === 'north-south traffic');
+  assert.equal(failedCheck?.ok, false);
+  assert.match(failedCheck?.reason ?? '', /expected only v3/);
+  answering = 'v2';
 });

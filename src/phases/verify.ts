@@ -32,6 +32,8 @@ import { formatHostPort } from '../net-address.ts';
 import { markdownTable, verdict } from '../report/markdown.ts';
 import { trafficSection } from '../report/traffic-section.ts';
 import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
+import type { ClusterConfig } from '../config.ts';
+import { topology } from '../topology.ts';
 
 const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 const WORKLOAD_KINDS: WorkloadKind[] = ['Deployment', 'DaemonSet', 'StatefulSet'];
@@ -171,20 +173,12 @@ async function rootCaPem(client: ClusterClient): Promise<string> {
   return Buffer.from(pem, 'base64').toString('utf8');
 }
 
-/** sleep on the first cluster, productpage on the second, as the seed inspects them. */
+/** The chain targets of the topology: sleep on the first cluster, productpage where Bookinfo runs. */
 async function chains(ctx: RunContext): Promise<ChainReport[]> {
-  const targets = [
-    {
-      client: ctx.clients[0] as ClusterClient,
-      namespace: EXAMPLES.sleep.namespace,
-      selector: `app=${EXAMPLES.sleep.app}`,
-    },
-    {
-      client: ctx.clients[1] as ClusterClient,
-      namespace: EXAMPLES.bookinfo.namespace,
-      selector: 'app=productpage',
-    },
-  ];
+  const targets = topology(ctx.config).chainTargets.map((t) => ({
+    ...t,
+    client: clientOf(ctx, t.cluster),
+  }));
   const roots: Record<string, string> = {};
   await Promise.all(
     ctx.clients.map(async (c) => (roots[c.cluster.trustDomain] = await rootCaPem(c))),
@@ -219,8 +213,14 @@ async function chains(ctx: RunContext): Promise<ChainReport[]> {
   );
 }
 
+function clientOf(ctx: RunContext, cluster: ClusterConfig): ClusterClient {
+  const client = ctx.clients.find((c) => c.cluster.context === cluster.context);
+  if (!client) throw new Error(`no client for cluster ${cluster.context}`);
+  return client;
+}
+
 async function sendRequests(ctx: RunContext, url: string, count = ctx.config.requests) {
-  const client = ctx.clients[0] as ClusterClient;
+  const client = clientOf(ctx, topology(ctx.config).trafficClient);
   const pod = await firstPod(client, EXAMPLES.sleep.namespace, `app=${EXAMPLES.sleep.app}`);
   const result = await client.exec(
     EXAMPLES.sleep.namespace,
@@ -236,7 +236,7 @@ async function eastWest(ctx: RunContext): Promise<Check[]> {
   const samples = await sendRequests(ctx, `http://${service}.${namespace}:${port}${path}`);
   return [
     analyzeEastWest({
-      cluster: (ctx.clients[0] as ClusterClient).cluster.context,
+      cluster: topology(ctx.config).trafficClient.context,
       clusters: ctx.config.clusters.map((c) => c.context),
       samples,
     }),
@@ -249,7 +249,7 @@ async function eastWest(ctx: RunContext): Promise<Check[]> {
  * nothing about the mesh. One answer from helloworld means the route is live.
  */
 async function waitForRoute(ctx: RunContext, url: string): Promise<void> {
-  const client = ctx.clients[0] as ClusterClient;
+  const client = clientOf(ctx, topology(ctx.config).trafficClient);
   await client.until(`the ingress route to ${url} answers from helloworld`, async () => {
     const [sample] = await sendRequests(ctx, url, 1);
     return sample?.ok && parseHelloBody(sample.body)
@@ -262,27 +262,46 @@ async function waitForRoute(ctx: RunContext, url: string): Promise<void> {
   });
 }
 
-/** Seed: scale v1 to zero, route the ingress gateway of the last cluster to v2, curl it from cluster 1. */
+/**
+ * Seed: scale v1 to zero, route the ingress gateway of the last cluster to
+ * helloworld, curl it from cluster 1; only v2 may answer. With more clusters,
+ * every helloworld but the ingress cluster's is scaled to zero.
+ */
 async function northSouth(ctx: RunContext): Promise<Check[]> {
-  const first = ctx.clients[0] as ClusterClient;
-  const last = ctx.clients.at(-1) as ClusterClient;
-  const v1 = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'helloworld-v1', namespace: EXAMPLES.helloworld.namespace },
-  };
-  const before = await first.read(v1);
-  const replicas = (before?.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+  const layout = topology(ctx.config);
+  const ingress = clientOf(ctx, layout.ingress);
+  const expected = layout.helloworld.find((h) => h.cluster.index === layout.ingress.index);
+  const others = layout.helloworld
+    .filter((h) => h.cluster.index !== layout.ingress.index)
+    .map((h) => ({
+      client: clientOf(ctx, h.cluster),
+      deployment: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: `helloworld-${h.version}`, namespace: EXAMPLES.helloworld.namespace },
+      },
+    }));
+  const replicas = await Promise.all(
+    others.map(
+      async (o) =>
+        ((await o.client.read(o.deployment))?.spec as { replicas?: number } | undefined)
+          ?.replicas ?? 1,
+    ),
+  );
   try {
-    await first.applyOne({ ...v1, spec: { replicas: 0 } }, VERIFY_MANAGER);
-    await first.waitFor(
-      v1,
-      (o) => ((o.status as { replicas?: number } | undefined)?.replicas ?? 0) === 0,
-      () => 'v1 pods are still there',
+    await Promise.all(
+      others.map(async ({ client, deployment }) => {
+        await client.applyOne({ ...deployment, spec: { replicas: 0 } }, VERIFY_MANAGER);
+        await client.waitFor(
+          deployment,
+          (o) => ((o.status as { replicas?: number } | undefined)?.replicas ?? 0) === 0,
+          () => `${deployment.metadata.name} pods are still there`,
+        );
+      }),
     );
-    await applyInOrder(last, renderIngress(ctx.config, last.cluster));
+    await applyInOrder(ingress, renderIngress(ctx.config, ingress.cluster));
     const address = await discoverServiceAddress(
-      last,
+      ingress,
       { name: INGRESS_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE },
       80,
       ctx.config.serviceType,
@@ -293,13 +312,18 @@ async function northSouth(ctx: RunContext): Promise<Check[]> {
     const samples = await sendRequests(ctx, `${url}${EXAMPLES.helloworld.path}`);
     return [
       analyzeNorthSouth({
-        cluster: first.cluster.context,
+        cluster: layout.trafficClient.context,
         clusters: ctx.config.clusters.map((c) => c.context),
         samples,
+        ...(expected ? { expectedVersion: expected.version } : {}),
       }),
     ];
   } finally {
-    await first.applyOne({ ...v1, spec: { replicas } }, VERIFY_MANAGER);
+    await Promise.all(
+      others.map(({ client, deployment }, i) =>
+        client.applyOne({ ...deployment, spec: { replicas: replicas[i] } }, VERIFY_MANAGER),
+      ),
+    );
   }
 }
 

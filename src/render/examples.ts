@@ -1,6 +1,6 @@
 // examples phase (seed: examples/deploy-helloworld.sh, deploy-bookinfo.sh):
-// helloworld v1 in the first cluster and v2 in the second behind one Service
-// name, a sleep client everywhere, and Bookinfo in the second cluster.
+// helloworld v<K> in cluster K behind one Service name, a sleep client
+// everywhere, and Bookinfo where the topology puts it (the second cluster).
 import type { ClusterConfig, Config } from '../config.ts';
 import type { K8sObject } from '../k8s-object.ts';
 import { EXAMPLES } from '../names.ts';
@@ -9,11 +9,10 @@ import { curlImage, exampleImage, BOOKINFO_TAG, HELLOWORLD_TAG } from './images.
 import { SIDECAR_TEMPLATES } from './istio.ts';
 import { labelObject } from './labels.ts';
 import { renderTemplate } from './template.ts';
+import { helloworldVersion, runsBookinfo } from '../topology.ts';
 
-/** helloworld version served from each cluster, by position in `contexts`. */
-const HELLOWORLD_VERSIONS: Record<number, string> = { 0: 'v1', 1: 'v2' };
-/** Bookinfo runs where the seed ran it: the second cluster. */
-const BOOKINFO_CLUSTER_INDEX = 1;
+/** Versions with an upstream image of their own; later ones run v1's image under their name. */
+const HELLOWORLD_IMAGE_VERSIONS = ['v1', 'v2'];
 export const HELLOWORLD_SERVICE_ACCOUNT = 'helloworld';
 
 /** Annotations every sample pod carries: the SPIRE socket, and federation for its SVID. */
@@ -25,14 +24,6 @@ export function injectedPodAnnotations(
     'inject.istio.io/templates': SIDECAR_TEMPLATES,
     ...federationAnnotations(config, cluster),
   };
-}
-
-export function helloworldVersion(cluster: ClusterConfig): string | undefined {
-  return HELLOWORLD_VERSIONS[cluster.index];
-}
-
-export function runsBookinfo(cluster: ClusterConfig): boolean {
-  return cluster.index === BOOKINFO_CLUSTER_INDEX;
 }
 
 function namespace(name: string): unknown[] {
@@ -54,17 +45,27 @@ function helloworld(
     ),
   });
   const version = helloworldVersion(cluster);
-  if (version === undefined) return docs;
-  return [
-    ...docs,
-    ...renderTemplate('examples/helloworld-deployment.yaml', {
-      namespace: ns,
-      version,
-      port,
-      image: exampleImage(config, `examples-helloworld-${version}`, HELLOWORLD_TAG),
-      podAnnotations,
-    }),
-  ];
+  const ownImage = HELLOWORLD_IMAGE_VERSIONS.includes(version);
+  const deployment = renderTemplate('examples/helloworld-deployment.yaml', {
+    namespace: ns,
+    version,
+    port,
+    image: exampleImage(config, `examples-helloworld-${ownImage ? version : 'v1'}`, HELLOWORLD_TAG),
+    podAnnotations,
+  });
+  return [...docs, ...(ownImage ? deployment : deployment.map(answeringAs(version)))];
+}
+
+/** helloworld answers with $SERVICE_VERSION, which each upstream image bakes in as its own. */
+function answeringAs(version: string): (doc: unknown) => unknown {
+  return (doc) => {
+    const d = structuredClone(doc) as {
+      spec: { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } };
+    };
+    for (const c of d.spec.template.spec.containers)
+      c.env = [...(c.env ?? []), { name: 'SERVICE_VERSION', value: version }];
+    return d;
+  };
 }
 
 function sleep(config: Config, podAnnotations: Record<string, string>): unknown[] {
@@ -108,7 +109,7 @@ export function renderExamples(config: Config, cluster: ClusterConfig): K8sObjec
     ...namespace(EXAMPLES.sleep.namespace),
     ...helloworld(config, cluster, podAnnotations),
     ...sleep(config, podAnnotations),
-    ...(runsBookinfo(cluster)
+    ...(runsBookinfo(config, cluster)
       ? [...namespace(EXAMPLES.bookinfo.namespace), ...bookinfo(config, podAnnotations)]
       : []),
   ] as K8sObject[];

@@ -307,7 +307,7 @@ export function analyzeEastWest(evidence: TrafficEvidence): Check {
   );
 }
 
-/** Pass when every answer came from `expectedVersion` (v2, behind the second cluster's gateway) and nothing failed. */
+/** Pass when every answer came from `expectedVersion` (the ingress cluster's helloworld; v2 with two clusters) and nothing failed. */
 export function analyzeNorthSouth(evidence: TrafficEvidence & { expectedVersion?: string }): Check {
   const name = 'north-south traffic';
   const expected = evidence.expectedVersion ?? 'v2';
