@@ -72,6 +72,18 @@ test('plan without a kubeconfig writes every manifest and its summary', async ()
   assert.match(run.summary, /Istio 1\.22\.1 · SPIRE 1\.5\.1 · cert-manager v1\.15\.1/);
 });
 
+test('the bundle carries its templates: plan runs from a copy of dist/ with no repository around it', async () => {
+  const alone = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-dist-alone-'));
+  try {
+    fs.cpSync(path.join(import.meta.dirname, '..', 'dist'), alone, { recursive: true });
+    const run = await runAction({ phase: 'plan' }, { script: path.join(alone, 'index.js') });
+    assert.equal(run.code, 0, explain(run));
+    assert.equal(fs.readdirSync(run.outputs['manifests-dir'] as string).length, 8);
+  } finally {
+    fs.rmSync(alone, { recursive: true, force: true });
+  }
+});
+
 test('a bad input fails within a second with one clear error and no stack trace', async () => {
   const run = await runAction({ phase: 'deploy-everything', kubeconfig: kubeconfigFor(1) });
   assert.equal(run.code, 1);
@@ -150,6 +162,39 @@ test('an API server that is down fails naming the cluster, within the timeout, a
   );
   assert.equal(post.code, 0, post.stdout);
   for (const p of state) assert.ok(!fs.existsSync(p), `${p} removed by the post step`);
+});
+
+test('per-cluster kubeconfigs without contexts: each file’s current-context names its cluster, one per file given', async () => {
+  const port = await closedPort();
+  const file = (context: string, token: string): string =>
+    YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': context,
+      clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${port}` } }],
+      users: [{ name: 'u', user: { token } }],
+      contexts: [{ name: context, context: { cluster: 'c', user: 'u' } }],
+    });
+  const run = await runAction({
+    phase: 'verify',
+    'kubeconfig-1': file('kind-east', `${TOKEN}-1`),
+    'kubeconfig-2': file('kind-west', `${TOKEN}-2`),
+    'kubeconfig-3': file('kind-north', `${TOKEN}-3`),
+    'trust-domains': 'east.example,west.example,north.example',
+    timeout: '5s',
+  });
+  assert.equal(run.code, 1, explain(run));
+  assert.doesNotMatch(run.stdout, /has no context/);
+  assert.match(
+    run.stdout,
+    /::error::cluster 'kind-(east|west|north)': cannot reach the API server at https:\/\/127\.0\.0\.1:\d+/,
+  );
+  for (const n of [1, 2, 3])
+    assert.ok(
+      !allOutput(run)
+        .replaceAll(/::add-mask::.*\n/g, '')
+        .includes(`${TOKEN}-${n}`),
+    );
 });
 
 test('the post step removes only what the run created, never a manifests-dir that was there before', async () => {

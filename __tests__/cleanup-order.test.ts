@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leasesNamedByRoles, podsMountingDriver, runCleanup } from '../src/phases/cleanup.ts';
 import type { RunContext } from '../src/phases/types.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 import { labelObject } from '../src/render/labels.ts';
 import { FakeCluster } from './helpers/fake-cluster.ts';
 
@@ -209,5 +209,43 @@ test('leader-election Leases are read from the Roles that grant them by name', (
       { namespace: 'kube-system', name: 'cert-manager-cainjector-leader-election' },
       { namespace: 'kube-system', name: 'cert-manager-cainjector-leader-election-core' },
     ],
+  );
+});
+
+test('cleanup finds ours among every kind the cluster serves, leaves foreign ones, and lets owners take what they own', async () => {
+  const cluster = await installedCluster();
+  // In a namespace the action does not own, so only the label decides.
+  const telemetry = (name: string): K8sObject => ({
+    apiVersion: 'telemetry.istio.io/v1',
+    kind: 'Telemetry',
+    metadata: { name, namespace: 'default' },
+  });
+  // A kind no table in the action names: what a newer istioctl might generate.
+  await cluster.applyOne(ours(telemetry('mesh-default'), 'istio'));
+  cluster.seed(telemetry('theirs'));
+  cluster.seed({
+    ...ours(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'made-by-a-controller' } },
+      'istio',
+    ),
+    metadata: {
+      name: 'made-by-a-controller',
+      namespace: 'default',
+      labels: {
+        'app.kubernetes.io/managed-by': 'mesh-federation',
+        'mesh-federation.io/phase': 'istio',
+      },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Foo', name: 'x', uid: '1' }],
+    },
+  });
+  const [outcome] = await runCleanup(ctxFor(cluster));
+  assert.ok(outcome?.ok, outcome?.error);
+  const left = (await cluster.list('telemetry.istio.io/v1', 'Telemetry')).map(
+    (t) => t.metadata.name,
+  );
+  assert.deepEqual(left, ['theirs']);
+  assert.ok(
+    !cluster.events.includes('delete ConfigMap/default/made-by-a-controller'),
+    'an owned object is its owner’s to delete',
   );
 });

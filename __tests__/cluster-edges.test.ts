@@ -7,10 +7,10 @@ import YAML from 'yaml';
 import { planApply } from '../src/cluster/ownership.ts';
 import { externalAddress, nodeAddress } from '../src/cluster/service-address.ts';
 import { formatHostPort, urlHost } from '../src/net-address.ts';
-import { parseInputs } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
 import { renderPhase } from '../src/render/index.ts';
 import { labelObject } from '../src/render/labels.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 const inputs =
   (values: Record<string, string>) =>
@@ -102,7 +102,7 @@ test('an outside address is the LoadBalancer ingress, or a node address and the 
 });
 
 test('with NodePort gateways the control plane lists every network’s east-west gateway in meshNetworks', () => {
-  const { config } = parseInputs(inputs({ phase: 'plan', 'service-type': 'NodePort' }));
+  const config = parseInputs(inputs({ phase: 'plan', 'service-type': 'NodePort' }));
   const facts = {
     eastWestGateways: {
       'cluster-1': { host: '172.18.0.2', port: 31001 },
@@ -129,7 +129,7 @@ test('with NodePort gateways the control plane lists every network’s east-west
     config.clusters.map((c) => c.network),
   );
   // LoadBalancer clusters (and plan, which knows no addresses) leave discovery to istiod.
-  const lb = renderPhase(parseInputs(inputs({ phase: 'plan' })).config, 'istio', cluster)
+  const lb = renderPhase(parseInputs(inputs({ phase: 'plan' })), 'istio', cluster)
     .istioOperators[0];
   assert.match(YAML.stringify(lb), /meshNetworks: \{\}/);
 });

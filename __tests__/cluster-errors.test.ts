@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describeError, isTransient, networkCode } from '../src/cluster/errors.ts';
 import { rolloutGap } from '../src/cluster/rollout.ts';
 import { mergeOutcomes } from '../src/phases/merge.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 const apiError = (code: number, message: string) =>
   Object.assign(new Error(`HTTP-Code: ${code}\nMessage: ...\nHeaders: {"authorization":"x"}`), {

@@ -1,12 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
-import { InputError } from '../src/input-error.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { InputError } from '../src/config/input-error.ts';
 
+/** Inputs as given; without a phase, `plan`, which needs no kubeconfig. */
 const from =
   (values: Record<string, string>) =>
   (name: string): string =>
-    values[name] ?? '';
+    values[name] ?? (name === 'phase' ? 'plan' : '');
+
+/** Two contexts, cluster-1 and cluster-2, with a placeholder token each. */
+const KUBECONFIG = [
+  'apiVersion: v1',
+  'kind: Config',
+  'clusters:',
+  ...['1', '2'].map((n) => `- {name: c${n}, cluster: {server: 'https://10.0.0.${n}:6443'}}`),
+  'users:',
+  ...['1', '2'].map((n) => `- {name: u${n}, user: {token: token-${n}-abcdefgh}}`),
+  'contexts:',
+  ...['1', '2'].map((n) => `- {name: cluster-${n}, context: {cluster: c${n}, user: u${n}}}`),
+].join('\n');
 
 const rejects = (values: Record<string, string>, input: string, fix: RegExp): void => {
   assert.throws(
@@ -22,8 +35,14 @@ const rejects = (values: Record<string, string>, input: string, fix: RegExp): vo
 };
 
 test('defaults reproduce the seed', () => {
-  const { config, verifyChecks } = parseInputs(from({}), { RUNNER_TEMP: '/tmp/rt' });
-  assert.deepEqual(config.phases, ['cert-manager', 'spire', 'istio', 'examples', 'verify']);
+  const config = parseInputs(from({ phase: 'plan' }), { RUNNER_TEMP: '/tmp/rt' });
+  assert.deepEqual(parseInputs(from({ phase: '', kubeconfig: KUBECONFIG })).phases, [
+    'cert-manager',
+    'spire',
+    'istio',
+    'examples',
+    'verify',
+  ]);
   assert.deepEqual(
     config.clusters.map((c) => [c.context, c.name, c.trustDomain, c.network]),
     [
@@ -38,17 +57,21 @@ test('defaults reproduce the seed', () => {
   assert.deepEqual(config.rotation, { duration: '720h', renewBefore: '360h' });
   assert.equal(config.manifestsDir, '/tmp/rt/mesh-federation/manifests');
   assert.equal(config.istioctlBaseUrl, 'https://github.com/istio/istio/releases/download');
-  assert.equal(verifyChecks.length, 6);
+  assert.equal(config.verifyChecks.length, 6);
 });
 
 test('a comma list of phases runs in canonical order, without duplicates', () => {
-  const { config } = parseInputs(from({ phase: 'verify, cert-manager,plan,verify' }));
+  const config = parseInputs(
+    from({ phase: 'verify, cert-manager,plan,verify', kubeconfig: KUBECONFIG }),
+  );
   assert.deepEqual(config.phases, ['plan', 'cert-manager', 'verify']);
-  assert.deepEqual(parseInputs(from({ phase: 'cleanup' })).config.phases, ['cleanup']);
+  assert.deepEqual(parseInputs(from({ phase: 'cleanup', kubeconfig: KUBECONFIG })).phases, [
+    'cleanup',
+  ]);
 });
 
 test('normalises versions, service type case and base URLs', () => {
-  const { config } = parseInputs(
+  const config = parseInputs(
     from({
       'istio-version': 'v1.27.3',
       'cert-manager-version': '1.16.0',
@@ -106,13 +129,21 @@ test('each bad input is named with its fix', () => {
   );
 });
 
+test('a node-driver-registrar image is taken as given, and must be a full reference', () => {
+  const image = 'mirror.example/sig-storage/csi-node-driver-registrar:v2.8.0';
+  const images = (raw: Record<string, string>) => parseInputs(from(raw)).images;
+  assert.equal(images({ 'csi-node-driver-registrar-image': image }).nodeDriverRegistrar, image);
+  assert.equal(images({}).nodeDriverRegistrar, '');
+  assert.throws(
+    () => images({ 'csi-node-driver-registrar-image': 'mirror.example/registrar' }),
+    /csi-node-driver-registrar-image.*full image reference/s,
+  );
+});
+
 test('a registrar image override is taken as given', () => {
   const image = 'mirror.example/spiffe/k8s-workload-registrar:1.5.1';
-  assert.equal(
-    parseInputs(from({ 'spire-registrar-image': image })).config.images.spireRegistrar,
-    image,
-  );
-  assert.equal(parseInputs(from({})).config.images.spireRegistrar, '');
+  assert.equal(parseInputs(from({ 'spire-registrar-image': image })).images.spireRegistrar, image);
+  assert.equal(parseInputs(from({})).images.spireRegistrar, '');
 });
 
 test('an error message never carries a stack trace', () => {
@@ -126,7 +157,7 @@ test('an error message never carries a stack trace', () => {
 
 test('cert-manager-mode and spire-storage-class: defaults, accepted values, rejections', () => {
   const parse = (values: Record<string, string>) =>
-    parseInputs(from(values), { RUNNER_TEMP: '/tmp/rt' }).config;
+    parseInputs(from(values), { RUNNER_TEMP: '/tmp/rt' });
   assert.equal(parse({}).certManagerMode, 'auto');
   assert.equal(parse({ 'cert-manager-mode': 'install' }).certManagerMode, 'install');
   assert.equal(parse({ 'cert-manager-mode': ' Existing ' }).certManagerMode, 'existing');
@@ -138,5 +169,86 @@ test('cert-manager-mode and spire-storage-class: defaults, accepted values, reje
     { 'spire-storage-class': 'GP3' },
     'spire-storage-class',
     /not a StorageClass name.*empty for the cluster's default.*'none'/,
+  );
+});
+
+test('every credential reaches the mask before any other input is judged; plan never judges a kubeconfig', () => {
+  const masked: string[] = [];
+  assert.throws(
+    () =>
+      parseInputs(
+        from({ phase: 'spire', kubeconfig: KUBECONFIG, 'trust-domains': 'a.com' }),
+        { RUNNER_TEMP: '/tmp/rt' },
+        (secret) => masked.push(secret),
+      ),
+    /Input 'trust-domains'/,
+  );
+  assert.ok(masked.includes('token-1-abcdefgh') && masked.includes('token-2-abcdefgh'));
+  const plan = parseInputs(from({ phase: 'plan', kubeconfig: 'not a kubeconfig at all' }));
+  assert.equal(plan.credentials, null);
+  rejects({ phase: 'spire', kubeconfig: 'not a kubeconfig at all' }, 'kubeconfig', /base64/);
+});
+
+test('the clusters are the per-cluster kubeconfigs given, up to five, and a kubeconfig past the contexts is named', () => {
+  const one = (n: number): string =>
+    KUBECONFIG.replaceAll('cluster-1', `ctx-${n}`).replace(/current-context.*/, '');
+  const config = parseInputs(
+    from({
+      phase: 'verify',
+      'kubeconfig-1': one(1),
+      'kubeconfig-2': one(2),
+      'kubeconfig-3': one(3),
+      'trust-domains': 'a.com,b.com,c.com',
+    }),
+  );
+  assert.deepEqual(
+    config.clusters.map((c) => c.context),
+    ['ctx-1', 'ctx-2', 'ctx-3'],
+  );
+  assert.equal(config.credentials?.servers.length, 3);
+  rejects(
+    {
+      phase: 'verify',
+      contexts: 'ctx-1,ctx-2',
+      'kubeconfig-1': one(1),
+      'kubeconfig-2': one(2),
+      'kubeconfig-3': one(3),
+    },
+    'kubeconfig-3',
+    /'contexts' names 2 clusters/,
+  );
+  rejects(
+    { phase: 'plan', contexts: 'a,b,c,d,e,f', 'trust-domains': 'a,b,c,d,e,f' },
+    'contexts',
+    /at most 5 clusters/,
+  );
+});
+
+test('per-cluster kubeconfigs without contexts: each file’s current-context names its cluster, unless two share one', () => {
+  const file = (context: string): string =>
+    KUBECONFIG.replaceAll('cluster-1', context).replace(
+      'contexts:',
+      `current-context: ${context}\ncontexts:`,
+    );
+  const own = parseInputs(
+    from({
+      phase: 'verify',
+      'kubeconfig-1': file('kind-east'),
+      'kubeconfig-2': file('arn:aws:eks:x'),
+    }),
+  );
+  assert.deepEqual(
+    own.clusters.map((c) => [c.context, c.name]),
+    [
+      ['kind-east', 'kind-east'],
+      ['arn:aws:eks:x', 'cluster-2'],
+    ],
+  );
+  const shared = parseInputs(
+    from({ phase: 'verify', 'kubeconfig-1': file('kind-mesh'), 'kubeconfig-2': file('kind-mesh') }),
+  );
+  assert.deepEqual(
+    shared.clusters.map((c) => c.context),
+    ['cluster-1', 'cluster-2'],
   );
 });

@@ -11,7 +11,7 @@ import {
   isUninjectedPod,
   splitByInjection,
 } from '../src/render/istio-gateways.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 import { labelObject } from '../src/render/labels.ts';
 import { FakeCluster, INJECTED_PROXY_IMAGE } from './helpers/fake-cluster.ts';
 

@@ -2,19 +2,20 @@
 // into the control plane only, and shown in the summary and `result`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
-import { InputError } from '../src/input-error.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { InputError } from '../src/config/input-error.ts';
 import { mergePatch } from '../src/render/istio-overlay.ts';
 import { EASTWEST_OPERATOR, renderIstioOperators } from '../src/render/istio.ts';
 import { buildResult, renderSummary } from '../src/report/summary.ts';
-import type { ClusterConfig } from '../src/config.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { ClusterConfig } from '../src/config/config.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 const HEADER = 'apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\n';
 
 const parse = (overlay: string) =>
-  parseInputs((name) => (name === 'istio-overlay' ? overlay : ''), { RUNNER_TEMP: '/tmp/rt' })
-    .config;
+  parseInputs((name) => ({ phase: 'plan', 'istio-overlay': overlay })[name] ?? '', {
+    RUNNER_TEMP: '/tmp/rt',
+  });
 
 function refused(overlay: string, fix: RegExp): void {
   assert.throws(

@@ -7,11 +7,12 @@ import YAML from 'yaml';
 import {
   decodeKubeconfig,
   makeRunDir,
+  decodeKubeconfigInputs,
   resolveKubeconfigs,
   writePrivateFile,
-} from '../src/kubeconfig.ts';
-import { parseInputs } from '../src/inputs.ts';
-import { InputError } from '../src/input-error.ts';
+} from '../src/config/kubeconfig.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { InputError } from '../src/config/input-error.ts';
 
 const KEY_PEM =
   '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5VdLfGmzW8g2PoAoGCCqGSM49\nAwEHoUQDQgAE8aQkZbCjJ0gPRgaU0h8TBPBgJIrv1j2lhVZ8jQnVEDl5V1wWqZpN\n-----END EC PRIVATE KEY-----\n';
@@ -57,7 +58,7 @@ const merged = kubeconfig([
     password: 'hunter2-hunter2',
   },
 ]);
-const clusters = parseInputs(() => '').config.clusters;
+const clusters = parseInputs((name) => (name === 'phase' ? 'plan' : '')).clusters;
 const get = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
 test('plain YAML and base64 decode to the same kubeconfig', () => {
@@ -94,17 +95,17 @@ test('not a kubeconfig: names the input and how to give it', () => {
     );
 });
 
+/** The kubeconfig inputs as parseInputs decodes them, once. */
+const inputs = (values: Record<string, string>) => decodeKubeconfigInputs(get(values), () => {});
+
 test('merged: picks the named contexts into one minimal kubeconfig', () => {
-  const resolved = resolveKubeconfigs(get({ kubeconfig: merged }), clusters, false);
+  const resolved = resolveKubeconfigs(inputs({ kubeconfig: merged }), clusters, false);
   const doc = YAML.parse(resolved.yaml);
   assert.deepEqual(
     doc.contexts.map((c: { name: string }) => c.name),
     ['cluster-1', 'cluster-2'],
   );
-  assert.deepEqual(
-    resolved.endpoints.map((e) => e.server),
-    ['https://10.0.0.1:6443', 'https://10.0.0.2:6443'],
-  );
+  assert.deepEqual(resolved.servers, ['https://10.0.0.1:6443', 'https://10.0.0.2:6443']);
   assert.equal(doc.users[0].user.token, 'tok-aaaaaaaaaaaaaaaa');
 });
 
@@ -112,8 +113,8 @@ test('merged: a missing context lists the ones there are', () => {
   assert.throws(
     () =>
       resolveKubeconfigs(
-        get({ kubeconfig: merged }),
-        parseInputs(get({ contexts: 'cluster-1,prod' })).config.clusters,
+        inputs({ kubeconfig: merged }),
+        parseInputs(get({ phase: 'plan', contexts: 'cluster-1,prod' })).clusters,
         true,
       ),
     /Input 'kubeconfig': has no context 'prod' \(it has: cluster-1, cluster-2\)\. Set 'contexts'/,
@@ -128,7 +129,7 @@ test('per cluster: current-context of each file unless contexts are named; same 
     { name: 'kind-mesh', server: 'https://127.0.0.1:2222', token: 'token-two-1234567' },
   ]);
   const resolved = resolveKubeconfigs(
-    get({ 'kubeconfig-1': one, 'kubeconfig-2': Buffer.from(two).toString('base64') }),
+    inputs({ 'kubeconfig-1': one, 'kubeconfig-2': Buffer.from(two).toString('base64') }),
     clusters,
     false,
   );
@@ -141,23 +142,21 @@ test('per cluster: current-context of each file unless contexts are named; same 
     doc.users.map((u: { user: { token: string } }) => u.user.token),
     ['token-one-1234567', 'token-two-1234567'],
   );
-  assert.deepEqual(
-    resolved.endpoints.map((e) => e.server),
-    ['https://127.0.0.1:1111', 'https://127.0.0.1:2222'],
-  );
+  assert.deepEqual(resolved.servers, ['https://127.0.0.1:1111', 'https://127.0.0.1:2222']);
 });
 
 test('kubeconfig inputs: none, both kinds, or half of the per-cluster ones are clear errors', () => {
   assert.throws(
-    () => resolveKubeconfigs(get({}), clusters, false),
+    () => resolveKubeconfigs(inputs({}), clusters, false),
     /Input 'kubeconfig': is required for this phase.*Only 'plan'/,
   );
   assert.throws(
-    () => resolveKubeconfigs(get({ kubeconfig: merged, 'kubeconfig-1': merged }), clusters, false),
+    () =>
+      resolveKubeconfigs(inputs({ kubeconfig: merged, 'kubeconfig-1': merged }), clusters, false),
     /not both/,
   );
   assert.throws(
-    () => resolveKubeconfigs(get({ 'kubeconfig-1': merged }), clusters, false),
+    () => resolveKubeconfigs(inputs({ 'kubeconfig-1': merged }), clusters, false),
     /Input 'kubeconfig-2': is missing/,
   );
 });
@@ -170,4 +169,16 @@ test('the kubeconfig file is 0600 in a 0700 directory under RUNNER_TEMP', () => 
   assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
   assert.equal(fs.statSync(file).mode & 0o777, 0o600);
   fs.rmSync(temp, { recursive: true });
+});
+
+test('the credentials alone are kept apart from the kubeconfig text, for redacting written files', () => {
+  const { secrets, credentials } = decodeKubeconfig('kubeconfig', merged);
+  assert.ok(credentials.includes('tok-aaaaaaaaaaaaaaaa'));
+  assert.ok(credentials.includes('hunter2-hunter2'));
+  assert.ok(
+    credentials.some((c) => c.startsWith('MHcCAQEEIBkg4LVWM9nu')),
+    'each line of the key',
+  );
+  assert.ok(!credentials.includes('apiVersion: v1'), 'the file’s own lines are no credential');
+  assert.ok(secrets.includes('apiVersion: v1'), 'though the log masks them as part of the input');
 });

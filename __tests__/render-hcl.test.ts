@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { attr, block, parseHcl, writeHcl } from '../src/render/hcl.ts';
+import { attr, block, writeHcl } from '../src/render/hcl.ts';
+import { parseHcl } from './helpers/hcl-parse.ts';
 
 describe('writeHcl / parseHcl', () => {
   it('writes blocks, labels, maps and lists that read back to the same structure', () => {

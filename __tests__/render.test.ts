@@ -10,8 +10,8 @@ import {
   type ClusterConfig,
   type Config,
   type ServiceType,
-} from '../src/config.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+} from '../src/config/config.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 import {
   CACERTS,
   CERT_MANAGER_NAMESPACE,
@@ -20,9 +20,8 @@ import {
   ROOT_CA_SECRET,
   SPIRE_NAMESPACE,
   SPIRE_SERVER,
-} from '../src/names.ts';
+} from '../src/model/names.ts';
 import {
-  isClusterScoped,
   labelObject,
   renderCacertsCertificate,
   renderIngress,
@@ -32,7 +31,8 @@ import {
   type RenderFacts,
   type RenderedPhase,
 } from '../src/render/index.ts';
-import { parseHcl } from '../src/render/hcl.ts';
+import { isClusterScoped } from '../src/model/kinds.ts';
+import { parseHcl } from './helpers/hcl-parse.ts';
 
 // ---- inputs ---------------------------------------------------------------
 
@@ -58,6 +58,8 @@ function makeConfig(
   return {
     phases: ['plan'],
     clusters,
+    credentials: null,
+    verifyChecks: [],
     serviceType: options.serviceType ?? 'LoadBalancer',
     certManagerMode: 'auto',
     spireStorageClass: '',
@@ -68,6 +70,7 @@ function makeConfig(
     images: {
       spireRegistry: options.spireRegistry ?? 'ghcr.io/spiffe',
       spireRegistrar: '',
+      nodeDriverRegistrar: '',
       istioHub: 'docker.io/istio',
       examplesRegistry: 'docker.io/istio',
     },
@@ -76,6 +79,9 @@ function makeConfig(
     requests: 10,
     rotation: { duration: '720h', renewBefore: '360h' },
     manifestsDir: '/tmp/manifests',
+    run: { id: 'test', description: 'a test' },
+    diagnostics: 'on-failure',
+    diagnosticsDir: '/tmp/diagnostics',
   };
 }
 
@@ -307,7 +313,7 @@ describe('cert-manager phase', () => {
   });
 
   it('renders cacerts with the rotation lifetime for the rotate phase', () => {
-    const cert = renderCacertsCertificate(config, cluster(config, 1), '720h', '240h') as Any;
+    const cert = renderCacertsCertificate(cluster(config, 1), '720h', '240h') as Any;
     assert.equal(cert.spec.duration, '720h');
     assert.equal(cert.spec.renewBefore, '240h');
     assert.deepEqual(cert.spec.subject.organizations, ['bar.com']);
@@ -521,6 +527,11 @@ describe('spire phase', () => {
     const mirrored = images(makeConfig({ spireRegistry: 'mirror.example/spiffe' }));
     assert.ok(mirrored.includes('mirror.example/spiffe/k8s-workload-registrar:1.5.1'));
     assert.ok(mirrored.includes('mirror.example/spiffe/spire-server:1.5.1'));
+    const registrar = 'mirror.example/sig-storage/csi-node-driver-registrar:v2.8.0';
+    const own = makeConfig({});
+    own.images.nodeDriverRegistrar = registrar;
+    assert.ok(images(own).includes(registrar));
+    assert.ok(!images(own).some((i: string) => i.startsWith('registry.k8s.io/')));
   });
 });
 
@@ -766,8 +777,7 @@ describe('examples phase', () => {
 
 describe('renderIngress', () => {
   it('routes the ingress gateway to helloworld, as the seed’s helloworld-gateway.yaml', () => {
-    const config = makeConfig();
-    const objects = renderIngress(config, cluster(config, 1));
+    const objects = renderIngress();
     const gateway = find(objects, 'Gateway', 'helloworld-gateway', 'helloworld') as Any;
     assert.deepEqual(gateway.spec.selector, { istio: 'ingressgateway' });
     assert.equal(gateway.spec.servers[0].port.number, 80);

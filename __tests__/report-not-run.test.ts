@@ -3,20 +3,23 @@
 // failure; phases skipped after a failure read "skipped", not "failed in 0 ms".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs, VERIFY_CHECKS } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { VERIFY_CHECKS } from '../src/config/config.ts';
 import { buildResult, renderSummary } from '../src/report/summary.ts';
-import { skippedPhase, type PhaseResult, type RunContext } from '../src/phases/types.ts';
+import { type RunContext } from '../src/phases/types.ts';
+import { skippedPhase } from '../src/model/results.ts';
+import type { PhaseResult } from '../src/model/results.ts';
 import { runVerify } from '../src/phases/verify.ts';
-import { allPassed, checkStatus, notRun, passed, type Check } from '../src/verify/check.ts';
+import { allPassed, checkStatus, notRun, passed, type Check } from '../src/model/check.ts';
 import { toPhaseResult } from '../src/run-cluster-phases.ts';
-import { failureMessage } from '../src/main.ts';
+import { failureAnnotations, failureMessage } from '../src/report/failures.ts';
 
-const { config } = parseInputs(() => '');
+const config = parseInputs((name) => (name === 'phase' ? 'plan' : ''));
 const MESH = 'cluster-1+cluster-2';
 
 /** The verify phase as the runner builds it from runVerify's answer. */
 const verifyPhase = (checks: Check[]): PhaseResult =>
-  toPhaseResult('verify', { outcomes: [], checks, sections: [] }, 3000);
+  toPhaseResult('verify', { outcomes: [], checks, evidence: [] }, 3000);
 
 const narrowed = (): Check[] => [
   passed('readiness', 'cluster-1', 'all 7 workloads ready'),
@@ -86,7 +89,7 @@ test('a skipped phase reads skipped in the summary and in the result output', ()
     durationMs: 900,
     clusters: [],
     checks: [],
-    sections: [],
+    evidence: [],
     error: 'boom',
   };
   const results = [failedSpire, skippedPhase('istio'), skippedPhase('verify')];
@@ -116,14 +119,47 @@ test('the failure message names what failed, not the checks left out or the phas
     'mesh-federation failed: verify/identities@cluster-2: no entry for sleep',
   );
   assert.equal(failureMessage([verifyPhase(narrowed())]), undefined);
+  assert.deepEqual(
+    failureAnnotations([failing, skippedPhase('rotate')]).map((a) => [a.title, a.message]),
+    [['verify · identities · cluster-2', 'no entry for sleep']],
+  );
+});
+
+test('a phase that failed without checks is annotated per failed cluster, or by its own error', () => {
+  const outcome = (cluster: string, error?: string) => ({
+    cluster,
+    ok: !error,
+    durationMs: 1,
+    records: [],
+    notes: [],
+    ...(error ? { error } : {}),
+  });
+  const spire = {
+    phase: 'spire' as const,
+    ok: false,
+    durationMs: 1,
+    clusters: [outcome('cluster-1'), outcome('cluster-2', 'bundle set failed')],
+    checks: [],
+    evidence: [],
+  };
+  assert.deepEqual(
+    failureAnnotations([spire]).map((a) => [a.title, a.message]),
+    [['spire · cluster-2', 'bundle set failed']],
+  );
+  assert.deepEqual(
+    failureAnnotations([{ ...spire, clusters: [], error: 'istioctl missing' }]).map((a) => a.title),
+    ['spire'],
+  );
+  assert.equal(
+    failureMessage([spire]),
+    'mesh-federation failed: spire: cluster-2: bundle set failed',
+  );
 });
 
 test('runVerify reports every check it was not asked to run as not run', async () => {
   const ctx = {
-    config,
-    verifyChecks: [],
+    config: { ...config, verifyChecks: [] },
     clients: config.clusters.map((cluster) => ({ cluster })),
-    facts: {},
   } as unknown as RunContext;
   const { checks } = await runVerify(ctx);
   assert.ok(checks.length > 0);

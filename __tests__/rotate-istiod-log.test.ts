@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { webcrypto, X509Certificate } from 'node:crypto';
 import { x509 } from './verify-fixtures.ts';
-import { logNamesSerial, serialNumbersIn } from '../src/phases/rotate.ts';
+import { logNamesSerial, serialNumbersIn } from '../src/analyze/rotation.ts';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 

@@ -3,7 +3,7 @@
 // X509Certificate.serialNumber keeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { logNamesSerial } from '../src/phases/rotate.ts';
+import { logNamesSerial } from '../src/analyze/rotation.ts';
 
 // Zero-padded, as X509Certificate.serialNumber gives it.
 const SERIAL = '0B5F3A1C7D2E4F60718293A4B5C6D7E8';

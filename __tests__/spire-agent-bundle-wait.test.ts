@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseInputs } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
 import { renderPhase } from '../src/render/index.ts';
-import { parseHcl } from '../src/render/hcl.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import { parseHcl } from './helpers/hcl-parse.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 interface Container {
   name: string;
@@ -19,7 +19,7 @@ interface Container {
 }
 
 function agentObjects() {
-  const { config } = parseInputs((name) => ({ phase: 'plan' })[name] ?? '');
+  const config = parseInputs((name) => ({ phase: 'plan' })[name] ?? '');
   const objects = renderPhase(config, 'spire', config.clusters[0]!).objects;
   const ds = objects.find((o) => o.kind === 'DaemonSet') as K8sObject & {
     spec: { template: { spec: { initContainers?: Container[]; containers: Container[] } } };

@@ -5,9 +5,11 @@
 // emulated spire-server CLIs holding real JWKS bundles of real certificates.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ExecResult } from '../src/cluster/client.ts';
-import { parseInputs } from '../src/inputs.ts';
-import { bundleSetVerdict, exchangeBundles, holdsBundle } from '../src/phases/spire.ts';
+import type { ExecResult } from '../src/cluster/api.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { exchangeBundles } from '../src/phases/spire.ts';
+import { holdsBundle } from '../src/analyze/bundle-set.ts';
+import { bundleSetVerdict } from '../src/analyze/bundle-set.ts';
 import type { RunContext } from '../src/phases/types.ts';
 import { FakeCluster } from './helpers/fake-cluster.ts';
 import { bundleJwks, makeRoot, type Issued } from './verify-fixtures.ts';
@@ -140,7 +142,7 @@ function pair(
 }
 
 function context(clients: SpireCluster[]): RunContext {
-  const { config } = parseInputs((name) => ({ phase: 'spire' })[name] ?? '');
+  const config = parseInputs((name) => ({ phase: 'plan' })[name] ?? '');
   return { config, clients: clients.map((c) => c.asClient()) } as unknown as RunContext;
 }
 

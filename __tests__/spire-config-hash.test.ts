@@ -2,10 +2,10 @@
 // (issue 7, item 12): the pod templates carry a digest of the config files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
 import { renderPhase } from '../src/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../src/render/spire.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 const FACTS = {
   bundleEndpoints: {
@@ -15,7 +15,7 @@ const FACTS = {
 };
 
 function hashes(values: Record<string, string>, facts = FACTS): Record<string, string | undefined> {
-  const { config } = parseInputs((name) => ({ phase: 'plan', ...values })[name] ?? '');
+  const config = parseInputs((name) => ({ phase: 'plan', ...values })[name] ?? '');
   const objects = renderPhase(config, 'spire', config.clusters[0]!, facts).objects;
   const of = (kind: string) =>
     (

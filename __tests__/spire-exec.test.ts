@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ClusterClient } from '../src/cluster/client.ts';
+import type { ClusterClient } from '../src/cluster/client.ts';
+import { localClient } from './helpers/local-client.ts';
 
 type Protocol = 'v4.channel.k8s.io' | 'v5.channel.k8s.io';
 interface Session {
@@ -127,28 +128,7 @@ after(() => {
 });
 
 async function client(timeoutMs = 5000): Promise<ClusterClient> {
-  const port = await listening;
-  const kubeconfig = `
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: 'http://127.0.0.1:${port}', insecure-skip-tls-verify: true}}]
-users: [{name: nobody, user: {}}]
-contexts: [{name: local, context: {cluster: local, user: nobody}}]
-current-context: local
-`;
-  return new ClusterClient(
-    {
-      index: 0,
-      context: 'local',
-      name: 'local',
-      trustDomain: 'foo.com',
-      network: 'n',
-      apiServer: '',
-    },
-    `http://127.0.0.1:${port}`,
-    kubeconfig,
-    timeoutMs,
-  );
+  return localClient(await listening, timeoutMs);
 }
 
 function reset(protocol: Protocol, onStdinClosed?: Behaviour['onStdinClosed']): void {

@@ -3,8 +3,8 @@
 // stays Pending is reported as such, naming that input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
-import { InputError } from '../src/input-error.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { InputError } from '../src/config/input-error.ts';
 import { renderPhase } from '../src/render/index.ts';
 import {
   CLAIM_GRACE_MS,
@@ -14,7 +14,7 @@ import {
   unbindableClaim,
   waitForServer,
 } from '../src/phases/spire.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 import { FakeCluster } from './helpers/fake-cluster.ts';
 
 interface ServerSpec {
@@ -23,7 +23,7 @@ interface ServerSpec {
 }
 
 function server(storageClass: string): ServerSpec {
-  const { config } = parseInputs(
+  const config = parseInputs(
     (name) => ({ phase: 'plan', 'spire-storage-class': storageClass })[name] ?? '',
   );
   const sts = renderPhase(config, 'spire', config.clusters[0]!).objects.find(
@@ -137,7 +137,7 @@ test('a Pending claim may still bind: a default or the named class exists, or a 
 });
 
 function spireObjects(storageClass = ''): K8sObject[] {
-  const { config } = parseInputs(
+  const config = parseInputs(
     (name) => ({ phase: 'plan', 'spire-storage-class': storageClass })[name] ?? '',
   );
   return renderPhase(config, 'spire', config.clusters[0]!).objects;

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
 import { buildResult, renderSummary } from '../src/report/summary.ts';
 import { escapeCell, markdownTable } from '../src/report/markdown.ts';
-import { skippedPhase, type PhaseResult } from '../src/phases/types.ts';
+import { skippedPhase } from '../src/model/results.ts';
+import type { PhaseResult } from '../src/model/results.ts';
 
-const { config } = parseInputs(() => '');
+const config = parseInputs((name) => (name === 'phase' ? 'plan' : ''));
 
 const results: PhaseResult[] = [
   {
@@ -23,6 +24,7 @@ const results: PhaseResult[] = [
           { ref: 'ConfigMap/spire/spire-server', action: 'created' },
         ],
         notes: ['bundle endpoint https://203.0.113.7:8443'],
+        retries: 3,
       },
       {
         cluster: 'cluster-2',
@@ -34,7 +36,7 @@ const results: PhaseResult[] = [
       },
     ],
     checks: [],
-    sections: [],
+    evidence: [],
   },
   {
     phase: 'verify',
@@ -50,10 +52,29 @@ const results: PhaseResult[] = [
       },
       { name: 'federation', cluster: 'cluster-2', ok: true, reason: 'holds foo.com' },
     ],
-    sections: [
+    evidence: [
       {
-        title: 'Certificate chain of sleep/sleep-1 (cluster-1) ✅ pass',
-        markdown: '| a |\n| --- |\n| b |',
+        kind: 'chain',
+        report: {
+          cluster: 'cluster-1',
+          workload: 'sleep/sleep-1',
+          ok: true,
+          checks: [],
+          rows: [
+            {
+              role: 'leaf',
+              source: 'chain',
+              trustDomain: 'foo.com',
+              subject: 'O=SPIRE',
+              issuer: 'O=SPIRE intermediate',
+              spiffeId: 'spiffe://foo.com/ns/sleep/sa/sleep',
+              notBefore: '2026-01-01T00:00:00Z',
+              notAfter: '2026-01-01T01:00:00Z',
+              keyType: 'EC P-256',
+              sha256: 'ab:cd',
+            },
+          ],
+        },
       },
     ],
   },
@@ -65,7 +86,7 @@ test('summary: a section per phase, a table per cluster with counts and time, ch
   assert.match(md, /### spire ✅ pass · 1m05s/);
   assert.match(
     md,
-    /\| cluster-1 \| ✅ \| 1 \| 1 \| 1 \| 1m04s \| bundle endpoint https:\/\/203\.0\.113\.7:8443 \|/,
+    /\| cluster-1 \| ✅ \| 1 \| 1 \| 1 \| 1m04s \| bundle endpoint https:\/\/203\.0\.113\.7:8443; 3 API calls retried \|/,
   );
   assert.match(
     md,
@@ -76,7 +97,11 @@ test('summary: a section per phase, a table per cluster with counts and time, ch
     md,
     /\| east-west traffic \| cluster-1 \| ❌ fail \| only v1 \(cluster-1\) answered \|/,
   );
-  assert.match(md, /#### Certificate chain of sleep\/sleep-1/);
+  assert.match(md, /#### Certificate chain of sleep\/sleep-1 \(cluster-1\) ✅ pass/);
+  assert.match(
+    md,
+    /\| leaf \| foo\.com \| O=SPIRE \| O=SPIRE intermediate \| spiffe:\/\/foo\.com\/ns\/sleep\/sa\/sleep \|/,
+  );
 });
 
 test('result output: every phase and check, per cluster, with counts, reason and timing', () => {
@@ -90,6 +115,7 @@ test('result output: every phase and check, per cluster, with counts, reason and
     changed: 1,
     unchanged: 1,
     deleted: 0,
+    retries: 3,
     notes: ['bundle endpoint https://203.0.113.7:8443'],
   });
   assert.equal(result.phases[1]?.checks[0]?.reason, 'only v1 (cluster-1) answered');
@@ -116,7 +142,7 @@ test('cells are escaped: no table breaks, no markup injection', () => {
 });
 
 test('traffic section: answers per version and cluster, share, failures, latency', async () => {
-  const { analyzeEastWest } = await import('../src/verify/traffic.ts');
+  const { analyzeEastWest } = await import('../src/analyze/traffic.ts');
   const { trafficSection } = await import('../src/report/traffic-section.ts');
   const sample = (version: string, ms: number) => ({
     ok: true,
@@ -153,7 +179,7 @@ const verifyOnly = (notRun: string[]): PhaseResult[] => [
     durationMs: 3000,
     clusters: [],
     checks: [{ name: 'readiness', cluster: 'cluster-1', ok: true, reason: 'all ready' }],
-    sections: [],
+    evidence: [],
     ...(notRun.length > 0 ? { notRun } : {}),
   },
 ];
@@ -184,7 +210,7 @@ test('a phase skipped after a failure reads skipped, not failed in 0 ms', () => 
       durationMs: 900,
       clusters: [],
       checks: [],
-      sections: [],
+      evidence: [],
       error: 'boom',
     },
     skippedPhase('istio'),

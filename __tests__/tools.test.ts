@@ -137,7 +137,7 @@ describe('parseSha256File', () => {
 
 describe('installIstioctl', () => {
   it('installs a verified archive and the binary runs', async () => {
-    const binary = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const binary = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     assert.ok(binary.startsWith(toolCache), `${binary} is in the tool cache`);
     assert.match(runIstioctl(binary), new RegExp(`client version: ${ISTIO_VERSION}`));
     assert.deepEqual(requests, [
@@ -148,30 +148,30 @@ describe('installIstioctl', () => {
   });
 
   it('tolerates trailing slashes in the base URL', async () => {
-    const binary = await installIstioctl(ISTIO_VERSION, `${base}/good//`);
+    const binary = (await installIstioctl(ISTIO_VERSION, `${base}/good//`)).path;
     assert.match(runIstioctl(binary), /client version/);
   });
 
   it('serves a second call from the cache without any request', async () => {
-    const first = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const first = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     requests.length = 0;
-    const second = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const second = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     assert.equal(second, first);
     assert.deepEqual(requests, []);
     assert.match(runIstioctl(second), /client version/);
   });
 
   it('detects a tampered cached binary and downloads it again', async () => {
-    const binary = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const binary = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     writeFileSync(binary, '#!/bin/sh\necho "tampered"\n');
     requests.length = 0;
-    const again = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const again = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     assert.equal(archiveRequests(), 1);
     assert.match(runIstioctl(again), new RegExp(`client version: ${ISTIO_VERSION}`));
   });
 
   it('downloads again when the install record next to the binary is gone', async () => {
-    const binary = await installIstioctl(ISTIO_VERSION, `${base}/good`);
+    const binary = (await installIstioctl(ISTIO_VERSION, `${base}/good`)).path;
     rmSync(`${binary}.install.json`);
     requests.length = 0;
     await installIstioctl(ISTIO_VERSION, `${base}/good`);

@@ -1,16 +1,16 @@
 // Where each sample runs, for the seed's two clusters and for more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputs } from '../src/inputs.ts';
-import { topology } from '../src/topology.ts';
+import { parseInputs } from '../src/config/inputs.ts';
+import { topology } from '../src/model/topology.ts';
 import { renderExamples } from '../src/render/examples.ts';
-import type { ClusterConfig } from '../src/config.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { ClusterConfig } from '../src/config/config.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 
 const configFor = (contexts: string, trustDomains: string) =>
-  parseInputs((name) => ({ contexts, 'trust-domains': trustDomains })[name] ?? '', {
+  parseInputs((name) => ({ phase: 'plan', contexts, 'trust-domains': trustDomains })[name] ?? '', {
     RUNNER_TEMP: '/tmp/rt',
-  }).config;
+  });
 
 const two = configFor('c1,c2', 'foo.com,bar.com');
 const three = configFor('c1,c2,c3', 'foo.com,bar.com,baz.org');

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { analyzeChain, type ChainReport } from '../src/verify/chain.ts';
+import { analyzeChain } from '../src/analyze/chain.ts';
+import type { ChainReport } from '../src/model/evidence.ts';
 
 const LEAF_ID = 'spiffe://foo.com/ns/bookinfo/sa/bookinfo-productpage';
 

@@ -1,8 +1,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { analyzeChain, type ChainEvidence, type ChainReport } from '../src/verify/chain.ts';
-import { parseProxySecrets } from '../src/verify/proxy-secret.ts';
+import { analyzeChain, type ChainEvidence } from '../src/analyze/chain.ts';
+import type { ChainReport } from '../src/model/evidence.ts';
+import { parseProxySecrets } from '../src/analyze/proxy-secret.ts';
 import {
   NOW,
   makeIntermediate,

@@ -7,7 +7,7 @@ import {
   parseBundle,
   parseBundleList,
   type FederationServerEvidence,
-} from '../src/verify/federation.ts';
+} from '../src/analyze/federation.ts';
 import { bundleJwks, bundleList, makeRoot, pemOf, type Issued } from './verify-fixtures.ts';
 
 let fooRoot: Issued;

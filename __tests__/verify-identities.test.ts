@@ -6,7 +6,7 @@ import {
   SpireOutputError,
   type IdentityEvidence,
   type MeshWorkload,
-} from '../src/verify/identities.ts';
+} from '../src/analyze/identities.ts';
 
 // `spire-server entry show` on SPIRE 1.5.1 with the k8s-workload-registrar in CRD
 // mode (the seed's setup): one entry per pod, selected by pod UID, federating

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runVerify } from '../src/phases/verify.ts';
-import { parseInputs } from '../src/inputs.ts';
+import { parseInputs } from '../src/config/inputs.ts';
 import type { RunContext } from '../src/phases/types.ts';
-import type { K8sObject } from '../src/k8s-object.ts';
+import type { K8sObject } from '../src/model/k8s-object.ts';
 import { FakeCluster } from './helpers/fake-cluster.ts';
 
 let server: http.Server;
@@ -53,14 +53,13 @@ function deployment(name: string, namespace: string, labels: Record<string, stri
 
 async function mesh(count = 2): Promise<{
   ctx: RunContext;
-  outputs: Record<string, string>;
   clusters: FakeCluster[];
 }> {
   const contexts = Array.from({ length: count }, (_, i) => `cluster-${i + 1}`);
-  const { config } = parseInputs(
+  const config = parseInputs(
     (name) =>
       ({
-        phase: 'verify',
+        phase: 'plan',
         contexts: contexts.join(','),
         'trust-domains': ['foo.com', 'bar.com', 'baz.org'].slice(0, count).join(','),
         'service-type': 'NodePort',
@@ -89,25 +88,24 @@ async function mesh(count = 2): Promise<{
     metadata: { name: 'istio-ingressgateway', namespace: 'istio-system' },
     spec: { type: 'NodePort', ports: [{ port: 80, nodePort: port }] },
   });
-  const outputs: Record<string, string> = {};
   const ctx = {
-    config,
-    verifyChecks: ['north-south'],
+    config: { ...config, verifyChecks: ['north-south'] },
     clients: clusters.map((c) => c.asClient()),
-    facts: {},
-    setOutput: (name: string, value: string) => (outputs[name] = value),
   } as unknown as RunContext;
-  return { ctx, outputs, clusters };
+  return { ctx, clusters };
 }
 
 test('north-south waits for the route, then every counted answer is from v2', async () => {
   notYetRouted = 3;
-  const { ctx, outputs } = await mesh();
-  const { checks } = await runVerify(ctx);
+  const { ctx } = await mesh();
+  const { checks, evidence } = await runVerify(ctx);
   const northSouth = checks.find((c) => c.name === 'north-south traffic');
   assert.ok(northSouth?.ok, northSouth?.reason);
   assert.equal(notYetRouted, 0, 'the warm-up saw the 404s');
-  assert.equal(outputs['gateway-url'], `http://127.0.0.1:${port}`);
+  assert.deepEqual(
+    evidence.filter((e) => e.kind === 'gateway-url'),
+    [{ kind: 'gateway-url', url: `http://127.0.0.1:${port}` }],
+  );
 });
 
 test('with three clusters every helloworld but the ingress cluster’s is scaled away, then restored', async () => {

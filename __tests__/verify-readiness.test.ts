@@ -8,7 +8,7 @@ import {
   type EventObject,
   type PodObject,
   type WorkloadObject,
-} from '../src/verify/readiness.ts';
+} from '../src/analyze/readiness.ts';
 
 // Objects as `kubectl get -o yaml` shows them (trimmed to status-relevant fields).
 const HELLO_V2 = parse(`

@@ -11,7 +11,7 @@ import {
   parseTrafficOutput,
   trafficScript,
   type TrafficSample,
-} from '../src/verify/traffic.ts';
+} from '../src/analyze/traffic.ts';
 
 const V1 = 'Hello version: v1, instance: helloworld-v1-6bb5b589d6-jq4gn\n';
 const V2 = 'Hello version: v2, instance: helloworld-v2-7fd66fcfdc-6shtc\n';

@@ -27,7 +27,8 @@ export const rememberCreatedFile = (p: string): void =>
   remember({ path: path.resolve(p), dir: false });
 
 /**
- * Makes `dir` (and missing parents) and returns a writer into it. The post step
+ * Makes `dir` (and missing parents) and returns a writer into it (names may
+ * hold subfolders). The post step
  * will remove the topmost folder made here, or, when `dir` already existed
  * (`manifests-dir: .` is the workspace), just the files the writer added.
  */
@@ -36,8 +37,10 @@ export function trackedDir(dir: string): (name: string, content: string) => stri
   if (madeTop) rememberCreatedDir(madeTop);
   return (name, content) => {
     const file = path.join(dir, name);
+    const madeSub = fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!madeTop && madeSub) rememberCreatedDir(madeSub);
     // A file that was there before is the user's path: overwritten, never removed.
-    if (!madeTop && !fs.existsSync(file)) rememberCreatedFile(file);
+    else if (!madeTop && !fs.existsSync(file)) rememberCreatedFile(file);
     fs.writeFileSync(file, content);
     return file;
   };

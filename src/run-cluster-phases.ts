@@ -1,10 +1,11 @@
 // Everything that needs the clusters: kubeconfig to clients, a reachability
 // check on every cluster before the first change, then the phases in order.
 import * as core from '@actions/core';
-import type { Config, Phase } from './config.ts';
-import type { VerifyCheck } from './inputs.ts';
-import { makeRunDir, resolveKubeconfigs, writePrivateFile } from './kubeconfig.ts';
+import type { Config, Phase } from './config/config.ts';
+import { makeRunDir, writePrivateFile } from './config/kubeconfig.ts';
+import { InputError } from './config/input-error.ts';
 import { ClusterClient } from './cluster/client.ts';
+import { Istioctl } from './cluster/istioctl.ts';
 import { describeError } from './cluster/errors.ts';
 import { installIstioctl } from './tools/istioctl.ts';
 import { rememberCreatedDir } from './post-state.ts';
@@ -15,28 +16,21 @@ import { runExamples } from './phases/examples.ts';
 import { runVerify } from './phases/verify.ts';
 import { runRotate } from './phases/rotate.ts';
 import { runCleanup } from './phases/cleanup.ts';
-import {
-  skippedPhase,
-  type ClusterOutcome,
-  type PhaseResult,
-  type RunContext,
-} from './phases/types.ts';
-import { checkStatus, isFailure, type Check } from './verify/check.ts';
+import { gatherDiagnostics } from './phases/diagnose.ts';
+import { acquireRunLock, type HeldLock } from './cluster/run-lock.ts';
+import type { ClusterDiagnostics } from './model/diagnostics.ts';
+import type { RunContext } from './phases/types.ts';
+import { skippedPhase, type PhaseOutput, type PhaseResult } from './model/results.ts';
+import { checkStatus, isFailure } from './model/check.ts';
 import { once } from './once.ts';
 
-type ClusterPhase = Exclude<Phase, 'plan'>;
+export type ClusterPhase = Exclude<Phase, 'plan'>;
 
 interface Request {
   config: Config;
-  verifyChecks: VerifyCheck[];
-  contextsGiven: boolean;
   phases: ClusterPhase[];
   writeManifest: (cluster: string, phase: string, yaml: string) => string;
 }
-
-type PhaseOutput =
-  | ClusterOutcome[]
-  | { outcomes: ClusterOutcome[]; checks: Check[]; sections?: PhaseResult['sections'] };
 
 type PhaseRunner = (ctx: RunContext) => Promise<PhaseOutput>;
 
@@ -59,9 +53,9 @@ export function toPhaseResult(
   out: PhaseOutput,
   durationMs: number,
 ): PhaseResult {
-  const { outcomes, checks, sections } = Array.isArray(out)
-    ? { outcomes: out, checks: [], sections: [] }
-    : { sections: [], ...out };
+  const { outcomes, checks, evidence } = Array.isArray(out)
+    ? { outcomes: out, checks: [], evidence: [] }
+    : { evidence: [], ...out };
   const notRun = [
     ...new Set(checks.filter((c) => checkStatus(c) === 'not-run').map((c) => c.name)),
   ];
@@ -71,25 +65,86 @@ export function toPhaseResult(
     durationMs,
     clusters: outcomes,
     checks,
-    sections,
+    evidence,
     ...(notRun.length > 0 ? { notRun } : {}),
   };
 }
 
-export async function runClusterPhases(request: Request): Promise<PhaseResult[]> {
+/**
+ * The phases in order on clients already connected: a phase that throws is a
+ * failed phase, and every phase after a failed one is skipped, not run.
+ */
+export async function runPhases(ctx: RunContext, phases: ClusterPhase[]): Promise<PhaseResult[]> {
+  const results: PhaseResult[] = [];
+  for (const phase of phases) {
+    if (results.some((r) => !r.ok)) {
+      results.push(skippedPhase(phase));
+      continue;
+    }
+    core.info(`phase ${phase}: starting on ${ctx.clients.length} clusters`);
+    const started = Date.now();
+    const retriesBefore = ctx.clients.map((c) => c.retries());
+    try {
+      const out = await RUNNERS[phase](ctx);
+      const result = toPhaseResult(phase, out, Date.now() - started);
+      for (const [i, client] of ctx.clients.entries()) {
+        const retries = client.retries() - (retriesBefore[i] ?? 0);
+        const outcome = result.clusters.find((o) => o.cluster === client.cluster.context);
+        if (outcome && retries > 0) outcome.retries = retries;
+      }
+      results.push(result);
+    } catch (error) {
+      results.push({
+        phase,
+        ok: false,
+        durationMs: Date.now() - started,
+        clusters: [],
+        checks: [],
+        evidence: [],
+        error: describeError(error),
+      });
+    }
+  }
+  return results;
+}
+
+export interface ClusterRun {
+  results: PhaseResult[];
+  /** Gathered after a failure (or always, as `diagnostics` says); null when not. */
+  diagnostics: ClusterDiagnostics[] | null;
+  /** Strings masked during the run (remote-secret tokens), for redacting what is written. */
+  masked: string[];
+}
+
+const wantsDiagnostics = (config: Config, results: PhaseResult[]): boolean =>
+  config.diagnostics === 'always' ||
+  (config.diagnostics === 'on-failure' && results.some((r) => !r.ok));
+
+export async function runClusterPhases(request: Request): Promise<ClusterRun> {
   const { config } = request;
-  const resolved = resolveKubeconfigs(core.getInput, config.clusters, request.contextsGiven);
-  for (const secret of resolved.secrets) core.setSecret(secret);
+  const credentials = config.credentials;
+  if (!credentials) throw new InputError('kubeconfig', 'is required for every phase but plan.');
 
   const runDir = makeRunDir();
   rememberCreatedDir(runDir);
   try {
-    const kubeconfigFile = writePrivateFile(runDir, 'kubeconfig', resolved.yaml);
-    const istioctl = once(() => installIstioctl(config.versions.istio, config.istioctlBaseUrl));
+    const kubeconfigFile = writePrivateFile(runDir, 'kubeconfig', credentials.yaml);
+    const istioctl = new Istioctl(
+      once(() => installIstioctl(config.versions.istio, config.istioctlBaseUrl)),
+      kubeconfigFile,
+      runDir,
+    );
     if (config.istioOverlay && request.phases.includes('istio'))
-      await checkIstioOverlay(config, await istioctl(), runDir, kubeconfigFile);
-    const clients = resolved.endpoints.map(
-      (e) => new ClusterClient(e.cluster, e.server, resolved.yaml, config.timeoutMs),
+      await checkIstioOverlay(config, istioctl);
+    const clients = config.clusters.map(
+      (cluster, i) =>
+        new ClusterClient(
+          cluster,
+          credentials.servers[i] as string,
+          credentials.yaml,
+          config.timeoutMs,
+          istioctl,
+        ),
     );
     await Promise.all(
       clients.map(async (client) =>
@@ -98,43 +153,36 @@ export async function runClusterPhases(request: Request): Promise<PhaseResult[]>
         ),
       ),
     );
-
+    const masked: string[] = [];
     const ctx: RunContext = {
       config,
-      verifyChecks: request.verifyChecks,
       clients,
-      kubeconfigFile,
-      runDir,
       istioctl,
-      facts: {},
-      mask: (secret) => core.setSecret(secret),
+      mask: (secret) => {
+        masked.push(secret);
+        core.setSecret(secret);
+      },
       writeManifest: request.writeManifest,
-      setOutput: (name, value) => core.setOutput(name, value),
     };
-
-    const results: PhaseResult[] = [];
-    for (const phase of request.phases) {
-      if (results.some((r) => !r.ok)) {
-        results.push(skippedPhase(phase));
-        continue;
-      }
-      const started = Date.now();
-      try {
-        const out = await RUNNERS[phase](ctx);
-        results.push(toPhaseResult(phase, out, Date.now() - started));
-      } catch (error) {
-        results.push({
-          phase,
-          ok: false,
-          durationMs: Date.now() - started,
-          clusters: [],
-          checks: [],
-          sections: [],
-          error: describeError(error),
-        });
+    // One cluster after another, always in the same order, so two runs never
+    // hold one lock each while waiting for the other's.
+    const locks: HeldLock[] = [];
+    try {
+      for (const client of clients)
+        locks.push(
+          await acquireRunLock(client, config.run, (line) =>
+            core.info(`cluster '${client.cluster.context}': ${line}`),
+          ),
+        );
+      const results = await runPhases(ctx, request.phases);
+      const diagnostics = wantsDiagnostics(config, results) ? await gatherDiagnostics(ctx) : null;
+      return { results, diagnostics, masked };
+    } finally {
+      for (const [i, lock] of [...locks.entries()].reverse()) {
+        const problem = await lock.release().catch((error: unknown) => describeError(error));
+        if (problem) core.warning(`cluster '${config.clusters[i]?.context}': ${problem}`);
       }
     }
-    return results;
   } finally {
     // The kubeconfig is needed by no later step; the post step is only the backstop.
     core.debug(`removing ${runDir}`);

@@ -1,7 +1,7 @@
 // Multi-document YAML (release manifests, istioctl output) -> objects, skipping
 // empty documents and `List` wrappers' nesting.
 import YAML from 'yaml';
-import type { K8sObject } from './k8s-object.ts';
+import type { K8sObject } from './model/k8s-object.ts';
 
 export function parseObjects(text: string, source: string): K8sObject[] {
   const out: K8sObject[] = [];

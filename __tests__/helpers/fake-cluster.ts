@@ -7,11 +7,15 @@
 // terminate, and server-side apply's ownership rule. Every write is logged in
 // order in `events`, so a test can say what happened before what.
 import { execFile } from 'node:child_process';
-import { ClusterClient, type ApplyRecord, type ExecResult } from '../../src/cluster/client.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { ClusterClient } from '../../src/cluster/client.ts';
+import type { ClusterApi, ExecResult, ServedKind } from '../../src/cluster/api.ts';
+import { isClusterScoped } from '../../src/model/kinds.ts';
+import type { ApplyRecord } from '../../src/model/results.ts';
 import { planApply } from '../../src/cluster/ownership.ts';
 import { ClusterError } from '../../src/cluster/errors.ts';
-import type { ClusterConfig } from '../../src/config.ts';
-import { objectRef, type K8sObject } from '../../src/k8s-object.ts';
+import type { ClusterConfig } from '../../src/config/config.ts';
+import { objectRef, type K8sObject } from '../../src/model/k8s-object.ts';
 
 type Header = Pick<K8sObject, 'apiVersion' | 'kind'> & {
   metadata: { name: string; namespace?: string };
@@ -49,7 +53,7 @@ function matchesField(o: K8sObject, selector: string | undefined): boolean {
 export const INJECTOR_WEBHOOK = 'istio-sidecar-injector';
 export const INJECTED_PROXY_IMAGE = 'docker.io/istio/proxyv2:fake';
 
-export class FakeCluster {
+export class FakeCluster implements ClusterApi {
   readonly cluster: ClusterConfig;
   readonly server = 'https://fake.invalid';
   readonly timeoutMs: number;
@@ -61,9 +65,10 @@ export class FakeCluster {
   private version = 1;
   private podSerial = 0;
 
-  constructor(context = 'cluster-1', timeoutMs = 2000) {
+  /** `cluster`: one of a Config's clusters, for tests that run whole phases on several fakes. */
+  constructor(context = 'cluster-1', timeoutMs = 2000, cluster?: ClusterConfig) {
     this.timeoutMs = timeoutMs;
-    this.cluster = {
+    this.cluster = cluster ?? {
       index: 0,
       context,
       name: context,
@@ -73,8 +78,80 @@ export class FakeCluster {
     };
   }
 
-  asClient(): ClusterClient {
-    return this as unknown as ClusterClient;
+  asClient(): ClusterApi {
+    return this;
+  }
+
+  /** When set, every write to this cluster fails with it: a cluster that breaks half-way. */
+  failWrites: Error | undefined;
+
+  /** The kinds of what it holds, as discovery would list them. */
+  async servedKinds(): Promise<ServedKind[]> {
+    const kinds = new Map<string, ServedKind>();
+    for (const o of this.objects.values())
+      kinds.set(`${o.apiVersion} ${o.kind}`, {
+        apiVersion: o.apiVersion,
+        kind: o.kind,
+        namespaced: !isClusterScoped(o.kind),
+      });
+    return [...kinds.values()];
+  }
+
+  retries(): number {
+    return 0;
+  }
+
+  async checkReachable(): Promise<string> {
+    return 'v1.36.0-fake';
+  }
+
+  async patchStatus(header: Header, status: Record<string, unknown>): Promise<void> {
+    this.events.push(`status ${key(header)}`);
+    const o = this.objects.get(key(header));
+    if (!o)
+      throw new ClusterError(this.cluster.context, `${objectRef(header as K8sObject)} not found`);
+    o.status = { ...(o.status as object), ...status };
+  }
+
+  async podLog(): Promise<string> {
+    return '';
+  }
+
+  /** Optimistic concurrency as the API server does it: by resourceVersion. */
+  async create(object: K8sObject): Promise<K8sObject | 'conflict'> {
+    if (this.objects.has(key(object))) return 'conflict';
+    const body = clone(object);
+    this.store(body);
+    this.events.push(`create ${objectRef(object)}`);
+    return clone(body);
+  }
+
+  async replace(object: K8sObject): Promise<K8sObject | 'conflict'> {
+    const live = this.objects.get(key(object));
+    if (!live || live.metadata.resourceVersion !== object.metadata.resourceVersion)
+      return 'conflict';
+    const body = clone(object);
+    this.store(body);
+    this.events.push(`replace ${objectRef(object)}`);
+    return clone(body);
+  }
+
+  async deleteIfUnchanged(
+    header: Header,
+    resourceVersion: string,
+  ): Promise<'deleted' | 'absent' | 'conflict'> {
+    const live = this.objects.get(key(header));
+    if (!live) return 'absent';
+    if (live.metadata.resourceVersion !== resourceVersion) return 'conflict';
+    this.objects.delete(key(header));
+    this.events.push(`delete ${objectRef(header as K8sObject)}`);
+    return 'deleted';
+  }
+
+  /** The fake runs no istioctl: a phase that needs it here fails, visibly. */
+  async istioctl(args: string[]): Promise<string> {
+    this.events.push(`istioctl ${args.join(' ')}`);
+    throw new ClusterError(this.cluster.context, 'the fake cluster runs no istioctl');
   }
 
   /** Puts an object in place as if someone else had created it (no event, no admission). */
@@ -224,23 +301,22 @@ export class FakeCluster {
   }
 
   async applyOne(object: K8sObject): Promise<ApplyRecord> {
+    if (this.failWrites) throw this.failWrites;
     const ref = objectRef(object);
     const before = this.objects.get(key(object)) ?? null;
     const plan = planApply(before, object);
     if ('refuse' in plan) throw new ClusterError(this.cluster.context, plan.refuse);
     const body = clone(plan.body);
-    const same =
-      before !== null &&
-      JSON.stringify({
-        ...before,
-        metadata: { ...before.metadata, resourceVersion: '' },
-        status: undefined,
-      }) ===
+    // What the server sets itself never makes an apply a change.
+    const applied = (o: K8sObject): K8sObject =>
+      JSON.parse(
         JSON.stringify({
-          ...body,
-          metadata: { ...body.metadata, resourceVersion: '' },
+          ...o,
+          metadata: { ...o.metadata, resourceVersion: '', generation: 0, uid: '' },
           status: undefined,
-        });
+        }),
+      );
+    const same = before !== null && isDeepStrictEqual(applied(before), applied(body));
     if (!same) {
       body.metadata.generation = ((before?.metadata.generation as number | undefined) ?? 0) + 1;
       this.store(body);

@@ -5,8 +5,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The runner gives every input its action.yml default when the workflow sets
+ * none, so the action never sees an empty `contexts` unless action.yml says so.
+ */
+function actionDefaults(): Record<string, string> {
+  const action = YAML.parse(fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
+    inputs: Record<string, { default?: string | number | boolean }>;
+  };
+  return Object.fromEntries(
+    Object.entries(action.inputs)
+      .filter(([, spec]) => spec.default !== undefined)
+      .map(([name, spec]) => [name, String(spec.default)]),
+  );
+}
 
 export interface ActionRun {
   code: number | null;
@@ -40,9 +56,14 @@ export async function runAction(
     env?: Record<string, string>;
     runnerTemp?: string;
     timeoutMs?: number;
+    /**
+     * SIGKILL the process, as a dying runner would: once its output first
+     * matches `output`, or once `signal` settles.
+     */
+    killWhen?: { output?: RegExp; signal?: Promise<unknown> };
   } = {},
 ): Promise<ActionRun> {
-  const script = path.join(ROOT, 'dist', options.script ?? 'index.js');
+  const script = path.resolve(ROOT, 'dist', options.script ?? 'index.js');
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run 'npm run package' first`);
   const runnerTemp = options.runnerTemp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mf-action-'));
   const files = {
@@ -61,12 +82,18 @@ export async function runAction(
     GITHUB_STATE: files.state,
     ...options.env,
   };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  for (const [name, value] of Object.entries({ ...actionDefaults(), ...inputs }))
+    env[`INPUT_${name.replaceAll(' ', '_').toUpperCase()}`] = value;
   const started = Date.now();
   const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const kill = options.killWhen;
+  void kill?.signal?.then(() => child.kill('SIGKILL'));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (kill?.output?.test(stdout)) child.kill('SIGKILL');
+  });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20 * 60_000);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));

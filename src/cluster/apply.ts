@@ -1,35 +1,11 @@
 // Applies a set of objects in dependency order: CRDs (then waits until they are
 // served), namespaces, RBAC and config, then everything else. Objects within
 // one step go concurrently, a few at a time.
-import type { K8sObject } from '../k8s-object.ts';
-import type { ApplyRecord, ClusterClient } from './client.ts';
-
-const ORDER = [
-  'CustomResourceDefinition',
-  'Namespace',
-  'ServiceAccount',
-  'ClusterRole',
-  'Role',
-  'ClusterRoleBinding',
-  'RoleBinding',
-  'ConfigMap',
-  'Secret',
-  'CSIDriver',
-  'Service',
-];
-const WORKLOAD_KINDS = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'Job']);
-const WEBHOOK_KINDS = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
-
-function step(o: K8sObject): number {
-  const i = ORDER.indexOf(o.kind);
-  if (i >= 0) return i;
-  if (WORKLOAD_KINDS.has(o.kind)) return ORDER.length;
-  // Webhooks after the workloads that serve them; custom resources last.
-  if (WEBHOOK_KINDS.has(o.kind)) return ORDER.length + 1;
-  return o.apiVersion.includes('.') && !o.apiVersion.startsWith('apps/')
-    ? ORDER.length + 3
-    : ORDER.length + 2;
-}
+import type { K8sObject } from '../model/k8s-object.ts';
+import type { ClusterApi } from './api.ts';
+import type { ApplyRecord } from '../model/results.ts';
+import { conditionTrue } from '../model/conditions.ts';
+import { applyRank } from '../model/kinds.ts';
 
 export async function mapLimit<T, R>(
   items: T[],
@@ -48,18 +24,14 @@ export async function mapLimit<T, R>(
   return results;
 }
 
-function established(o: K8sObject): boolean {
-  const conditions =
-    (o.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
-  return conditions.some((c) => c.type === 'Established' && c.status === 'True');
-}
+const established = (o: K8sObject): boolean => conditionTrue(o, 'Established');
 
 export async function applyInOrder(
-  client: ClusterClient,
+  client: ClusterApi,
   objects: K8sObject[],
 ): Promise<ApplyRecord[]> {
   const groups = new Map<number, K8sObject[]>();
-  for (const o of objects) groups.set(step(o), [...(groups.get(step(o)) ?? []), o]);
+  for (const o of objects) groups.set(applyRank(o), [...(groups.get(applyRank(o)) ?? []), o]);
   const records: ApplyRecord[] = [];
   for (const key of [...groups.keys()].sort((a, b) => a - b)) {
     const group = groups.get(key) ?? [];

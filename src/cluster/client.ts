@@ -1,63 +1,101 @@
 // The one place that talks to a cluster: server-side apply with our field
-// manager, read, list, delete, wait by watch, exec. Transient failures are
-// retried within the run's timeout; everything else becomes a ClusterError.
+// manager, read, list, delete, wait by watch, logs, exec. Every REST call goes
+// over one HTTP stack (node:https, with the kubeconfig's TLS and credentials);
+// exec is a WebSocket. Transient failures are retried within the run's
+// timeout; everything else becomes a ClusterError.
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import * as k8s from '@kubernetes/client-node';
-import { FIELD_MANAGER, type ClusterConfig } from '../config.ts';
-import { objectRef, type K8sObject } from '../k8s-object.ts';
-import { ClusterError, describeError, httpStatus, isTransient } from './errors.ts';
+import { FIELD_MANAGER, type ClusterConfig } from '../config/config.ts';
+import { objectRef, type K8sObject } from '../model/k8s-object.ts';
+import { holdsApplied, withAppliedDigest } from './applied-digest.ts';
+import { ClusterError, describeError, httpStatus, isTransient, networkCode } from './errors.ts';
 import { planApply } from './ownership.ts';
+import type {
+  Attempt,
+  ClusterApi,
+  ExecResult,
+  ListOptions,
+  ObjectHeader,
+  ServedKind,
+} from './api.ts';
+import type { Istioctl } from './istioctl.ts';
 
-export type ApplyAction = 'created' | 'changed' | 'unchanged' | 'deleted';
-export interface ApplyRecord {
-  ref: string;
-  action: ApplyAction;
-  /** The object existed without our label: shared, never taken over or deleted. */
-  foreign?: boolean;
+import type { ApplyAction, ApplyRecord } from '../model/results.ts';
+
+/** `/api/v1` for the core group, `/apis/<group>/<version>` for the others. */
+const groupVersionPath = (apiVersion: string): string =>
+  apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+
+/**
+ * How long a cluster that refuses every connection is waited for, mid-run. An
+ * API server restarting (an upgrade, a crash) is back well within it; a cluster
+ * that is gone should fail a PR check in a minute, not hold it for `timeout`.
+ */
+export const REFUSED_BUDGET_MS = 60_000;
+
+/** A kind the API server does not serve (yet: a CRD may still come). */
+class NotServed extends Error {
+  constructor(apiVersion: string, kind: string) {
+    super(`the API server serves no ${kind} in ${apiVersion}`);
+  }
 }
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  /**
-   * 0 on success, the exit code the API reported otherwise, -1 for a failure
-   * without a code; null when the stream ended without any status, which says
-   * nothing either way (client-node closes stdin by closing the socket unless
-   * the server speaks v5.channel.k8s.io, which Kubernetes 1.29 does not by
-   * default).
-   */
-  exitCode: number | null;
+/**
+ * The pause before watching again. A watch the server ends after a while (its
+ * own timeout) is resumed at once; one that ends at once, again and again (a
+ * proxy, a server restarting, a watch refused), backs off up to 2s, so a wait
+ * never turns into a storm of requests.
+ */
+function watchPacer(deadline: number): (lastedMs: number) => Promise<void> {
+  let delay = 0;
+  return async (lastedMs) => {
+    delay = lastedMs >= 5000 ? 0 : Math.min(Math.max(delay * 2, 250), 2000);
+    const wait = Math.min(delay, Math.max(0, deadline - Date.now()));
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  };
 }
 
-/** One try of a poll: the value once there, else why not yet. */
-export type Attempt<T> = { value: T } | { pending: string };
+/** What istioctl prints when one of its calls met a passing failure. */
+const ISTIOCTL_PASSING =
+  /: EOF\b|connection reset|connection refused|broken pipe|TLS handshake timeout|i\/o timeout|Too Many Requests|Service Unavailable|the server is currently unable|\b(429|502|503|504)\b/i;
 
-type Header = Pick<K8sObject, 'apiVersion' | 'kind'> & {
-  metadata: { name: string; namespace?: string };
-};
+export const istioctlPassing = (error: unknown): boolean =>
+  ISTIOCTL_PASSING.test(describeError(error));
 
-interface UriPathApi {
-  specUriPath(spec: object, action: string): Promise<string>;
-}
-
-export class ClusterClient {
+export class ClusterClient implements ClusterApi {
   readonly cluster: ClusterConfig;
   readonly server: string;
   readonly timeoutMs: number;
   private readonly kc: k8s.KubeConfig;
-  private readonly objects: k8s.KubernetesObjectApi;
+  /** Per group/version: kind → resource name and scope, from API discovery. */
+  private readonly discovered = new Map<
+    string,
+    Map<string, { name: string; namespaced: boolean }>
+  >();
+  private readonly istioctlRunner: Istioctl;
+  private transientFailures = 0;
+  /** Keep-alive agents by TLS identity (see agentFor). */
+  private readonly agents = new Map<string, https.Agent>();
+  /** Since when every call has been refused; cleared by any other answer. */
+  private refusedSince: number | undefined;
 
-  constructor(cluster: ClusterConfig, server: string, kubeconfigYaml: string, timeoutMs: number) {
+  constructor(
+    cluster: ClusterConfig,
+    server: string,
+    kubeconfigYaml: string,
+    timeoutMs: number,
+    istioctl: Istioctl,
+  ) {
     this.cluster = cluster;
     this.server = server;
     this.timeoutMs = timeoutMs;
+    this.istioctlRunner = istioctl;
     this.kc = new k8s.KubeConfig();
     this.kc.loadFromString(kubeconfigYaml);
     this.kc.setCurrentContext(cluster.context);
-    this.objects = k8s.KubernetesObjectApi.makeApiClient(this.kc);
   }
 
   private fail(what: string, error: unknown): ClusterError {
@@ -71,10 +109,27 @@ export class ClusterClient {
       return await pRetry(
         async () => {
           try {
-            return await fn();
+            const value = await fn();
+            this.refusedSince = undefined;
+            return value;
           } catch (error) {
-            if (isTransient(error)) throw error instanceof Error ? error : new Error(String(error));
-            throw new AbortError(this.fail(what, error));
+            if (!isTransient(error)) throw new AbortError(this.fail(what, error));
+            if (networkCode(error) === 'ECONNREFUSED') {
+              this.refusedSince ??= Date.now();
+              const refusedS = (Date.now() - this.refusedSince) / 1000;
+              if (refusedS * 1000 >= REFUSED_BUDGET_MS)
+                throw new AbortError(
+                  new ClusterError(
+                    this.cluster.context,
+                    `the API server at ${this.server} has refused connections for ${Math.round(refusedS)}s (${what}); the run stops here. Re-run once the cluster is back: a re-run picks up where this one stopped.`,
+                  ),
+                );
+            } else this.refusedSince = undefined;
+            this.transientFailures++;
+            // Never the original: p-retry gives up at once on a TypeError it does not
+            // know as a network error, and undici reports a reset mid-response as
+            // `TypeError: terminated`.
+            throw new Error(describeError(error), { cause: error });
           }
         },
         { retries: 1000, minTimeout: 250, maxTimeout: 5000, maxRetryTime: timeoutMs },
@@ -84,16 +139,19 @@ export class ClusterClient {
     }
   }
 
+  retries(): number {
+    return this.transientFailures;
+  }
+
   /** Fails fast, naming the cluster and server, when the API server cannot be reached. */
   async checkReachable(): Promise<string> {
-    const version = this.kc.makeApiClient(k8s.VersionApi);
     try {
       const info = await this.retry(
         'reach the API server',
-        () => version.getCode(),
+        () => this.request('GET', '/version', {}),
         Math.min(this.timeoutMs, 30_000),
       );
-      return info.gitVersion;
+      return String((info as unknown as { gitVersion?: string }).gitVersion);
     } catch (error) {
       throw new ClusterError(
         this.cluster.context,
@@ -102,41 +160,96 @@ export class ClusterClient {
     }
   }
 
-  async read(header: Header): Promise<K8sObject | null> {
+  /** The resource serving `kind` in `apiVersion`, from discovery (a kind not served is not remembered: its CRD may come). */
+  private async resource(
+    apiVersion: string,
+    kind: string,
+  ): Promise<{ name: string; namespaced: boolean } | undefined> {
+    const known = this.discovered.get(apiVersion)?.get(kind);
+    if (known) return known;
+    let list: { resources: { name: string; kind: string; namespaced: boolean }[] };
+    try {
+      list = JSON.parse(await this.send('GET', groupVersionPath(apiVersion), {})) as typeof list;
+    } catch (error) {
+      if (httpStatus(error) === 404 && !isTransient(error)) return undefined;
+      throw error;
+    }
+    const kinds = new Map(
+      list.resources
+        .filter((r) => !r.name.includes('/'))
+        .map((r) => [r.kind, { name: r.name, namespaced: r.namespaced }] as const),
+    );
+    this.discovered.set(apiVersion, kinds);
+    return kinds.get(kind);
+  }
+
+  /** The URL path of an object, or of its collection (in its namespace, or all of them). */
+  private async path(header: ObjectHeader, collection = false): Promise<string> {
+    const r = await this.resource(header.apiVersion, header.kind);
+    if (!r) throw new NotServed(header.apiVersion, header.kind);
+    const namespace = r.namespaced
+      ? (header.metadata.namespace ?? (collection ? '' : 'default'))
+      : '';
+    const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    const name = collection ? '' : `/${encodeURIComponent(header.metadata.name)}`;
+    return `${groupVersionPath(header.apiVersion)}${scope}/${r.name}${name}`;
+  }
+
+  async read(header: ObjectHeader): Promise<K8sObject | null> {
     return this.retry(`read ${objectRef(header as K8sObject)}`, async () => {
       try {
-        return (await this.objects.read(header)) as unknown as K8sObject;
+        return await this.request('GET', await this.path(header), {});
       } catch (error) {
+        if (error instanceof NotServed) return null;
         if (httpStatus(error) === 404 && !isTransient(error)) return null;
         throw error;
       }
     });
   }
 
-  async list(
-    apiVersion: string,
-    kind: string,
-    options: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
-  ): Promise<K8sObject[]> {
+  async list(apiVersion: string, kind: string, options: ListOptions = {}): Promise<K8sObject[]> {
     return this.retry(`list ${kind}`, async () => {
       try {
-        const result = await this.objects.list(
-          apiVersion,
-          kind,
-          options.namespace,
-          undefined,
-          undefined,
-          undefined,
-          options.fieldSelector,
-          options.labelSelector,
-        );
-        return (result.items ?? []).map((item) => ({ apiVersion, kind, ...item }) as K8sObject);
+        const header = { apiVersion, kind, metadata: { name: '', namespace: options.namespace } };
+        const query: Record<string, string> = {};
+        if (options.labelSelector) query.labelSelector = options.labelSelector;
+        if (options.fieldSelector) query.fieldSelector = options.fieldSelector;
+        const result = (await this.request('GET', await this.path(header, true), query)) as {
+          items?: K8sObject[];
+        };
+        return (result.items ?? []).map((item) => ({ ...item, apiVersion, kind }) as K8sObject);
       } catch (error) {
         // A kind whose CRD is not installed has nothing of ours to list.
-        if (/Unrecognized API version and kind/.test(String((error as Error).message))) return [];
+        if (error instanceof NotServed) return [];
         if (httpStatus(error) === 404 && !isTransient(error)) return [];
         throw error;
       }
+    });
+  }
+
+  async servedKinds(): Promise<ServedKind[]> {
+    interface ResourceList {
+      groupVersion: string;
+      resources: { name: string; kind: string; namespaced: boolean; verbs: string[] }[];
+    }
+    interface GroupList {
+      groups: { preferredVersion: { groupVersion: string } }[];
+    }
+    const get = async <T>(path: string): Promise<T> =>
+      (await this.request('GET', path, {}, '', 'application/json')) as unknown as T;
+    return this.retry('discover the served kinds', async () => {
+      const groups = await get<GroupList>('/apis');
+      const lists = await Promise.all([
+        get<ResourceList>('/api/v1'),
+        ...groups.groups.map((g) => get<ResourceList>(`/apis/${g.preferredVersion.groupVersion}`)),
+      ]);
+      return lists.flatMap((list) =>
+        list.resources
+          // Subresources (pods/log, …) are no kinds of their own.
+          .filter((r) => !r.name.includes('/'))
+          .filter((r) => r.verbs.includes('list') && r.verbs.includes('delete'))
+          .map((r) => ({ apiVersion: list.groupVersion, kind: r.kind, namespaced: r.namespaced })),
+      );
     });
   }
 
@@ -146,44 +259,94 @@ export class ClusterClient {
    * names (a CRD schema's `x-kubernetes-preserve-unknown-fields`, `enum`,
    * `default`), which would silently corrupt what we apply.
    */
-  private async request(
+  private async request(...call: Parameters<ClusterClient['send']>): Promise<K8sObject> {
+    return JSON.parse(await this.send(...call)) as K8sObject;
+  }
+
+  /**
+   * One keep-alive agent per TLS identity: the client library hands out a new
+   * agent per call, and a TLS handshake and secure context per call cost the
+   * run (and the API server) more than the calls themselves.
+   */
+  private agentFor(options: https.RequestOptions): https.Agent {
+    const tls = {
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      pfx: options.pfx,
+      passphrase: options.passphrase,
+      servername: options.servername,
+      ...(options.rejectUnauthorized === undefined
+        ? {}
+        : { rejectUnauthorized: options.rejectUnauthorized }),
+    };
+    const key = JSON.stringify(tls);
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new https.Agent({ ...tls, keepAlive: true });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Opens one request with the kubeconfig's TLS settings and credentials. */
+  private async open(
     method: string,
     path: string,
     query: Record<string, string>,
-    body: string,
     contentType: string,
-  ): Promise<K8sObject> {
+    onResponse: (res: http.IncomingMessage) => void,
+  ): Promise<http.ClientRequest> {
     const options: https.RequestOptions = { method, headers: {} };
+    // Per call, so a credential plugin's token is renewed when it expires.
     await this.kc.applyToHTTPSOptions(options);
     const base = this.kc.getCurrentCluster()?.server.replace(/\/+$/, '') ?? this.server;
     const url = new URL(base + path);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     const transport = url.protocol === 'http:' ? http : https;
-    return new Promise<K8sObject>((resolve, reject) => {
-      const req = transport.request(
-        url,
-        {
-          ...options,
-          headers: { ...options.headers, 'Content-Type': contentType, Accept: 'application/json' },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 400)
-              reject(Object.assign(new Error(`HTTP ${status}`), { code: status, body: text }));
-            else resolve(JSON.parse(text) as K8sObject);
-          });
-          res.on('error', reject);
-        },
-      );
-      req.setTimeout(60_000, () =>
-        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
-      );
-      req.on('error', reject);
-      req.end(body);
+    options.agent = url.protocol === 'http:' ? undefined : this.agentFor(options);
+    return transport.request(
+      url,
+      {
+        ...options,
+        headers: { ...options.headers, 'Content-Type': contentType, Accept: 'application/json' },
+      },
+      onResponse,
+    );
+  }
+
+  /** One call, its whole answer as text; a status of 400 or more rejects with it. */
+  private async send(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    body = '',
+    contentType = 'application/json',
+  ): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      void this.open(method, path, query, contentType, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 400)
+            reject(Object.assign(new Error(`HTTP ${status}`), { code: status, body: text }));
+          else resolve(text);
+        });
+        res.on('error', reject);
+      })
+        .then((r) => {
+          r.setTimeout(60_000, () =>
+            r.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+          );
+          r.on('error', reject);
+          // Node frames no body of a DELETE by itself: unframed, the server
+          // never reads it, and a kept-alive connection takes it for the next request.
+          r.setHeader('Content-Length', Buffer.byteLength(body));
+          r.end(body);
+        })
+        .catch(reject);
     });
   }
 
@@ -193,16 +356,25 @@ export class ClusterClient {
     const before = await this.read(object);
     const plan = planApply(before, object);
     if ('refuse' in plan) throw new ClusterError(this.cluster.context, plan.refuse);
+    // A shared (foreign) object is not marked with our digest: it is not ours to annotate.
+    const body = plan.foreign ? plan.body : withAppliedDigest(plan.body);
+    if (before && !plan.foreign && holdsApplied(before, body)) return { ref, action: 'unchanged' };
     const after = await this.retry(`apply ${ref}`, async () => {
-      const path = await (this.objects as unknown as UriPathApi).specUriPath(
-        { ...plan.body, metadata: { ...plan.body.metadata } },
-        'patch',
-      );
+      // Just after its CRD is Established, a kind may not be in discovery yet: as
+      // the API server says then, "could not find the requested resource" (retried).
+      const path = await this.path(body).catch((error: unknown) => {
+        throw error instanceof NotServed
+          ? Object.assign(error, {
+              code: 404,
+              body: { message: 'the server could not find the requested resource' },
+            })
+          : error;
+      });
       return this.request(
         'PATCH',
         path,
         { fieldManager, force: 'true' },
-        JSON.stringify(plan.body),
+        JSON.stringify(body),
         'application/apply-patch+yaml',
       );
     });
@@ -220,12 +392,12 @@ export class ClusterClient {
    * what a mutating webhook did.
    */
   async dryRunCreate(object: K8sObject): Promise<K8sObject> {
-    return (await this.objects.create(
-      object as k8s.KubernetesObject,
-      undefined,
-      'All',
-      FIELD_MANAGER,
-    )) as unknown as K8sObject;
+    return this.request(
+      'POST',
+      await this.path(object, true),
+      { dryRun: 'All', fieldManager: FIELD_MANAGER },
+      JSON.stringify(object),
+    );
   }
 
   /**
@@ -253,35 +425,78 @@ export class ClusterClient {
     }
   }
 
-  async delete(header: Header): Promise<'deleted' | 'absent'> {
+  async delete(header: ObjectHeader): Promise<'deleted' | 'absent'> {
     return this.retry(`delete ${objectRef(header as K8sObject)}`, async () => {
       try {
-        await this.objects.delete(header, undefined, undefined, undefined, undefined, 'Background');
+        const options = {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: 'Background',
+        };
+        await this.request('DELETE', await this.path(header), {}, JSON.stringify(options));
         return 'deleted';
       } catch (error) {
+        if (error instanceof NotServed) return 'absent';
         if (httpStatus(error) === 404 && !isTransient(error)) return 'absent';
         throw error;
       }
     });
   }
 
+  async create(object: K8sObject): Promise<K8sObject | 'conflict'> {
+    return this.writeOrConflict('POST', 'create', object, JSON.stringify(object));
+  }
+
+  async replace(object: K8sObject): Promise<K8sObject | 'conflict'> {
+    return this.writeOrConflict('PUT', 'replace', object, JSON.stringify(object));
+  }
+
+  async deleteIfUnchanged(
+    header: ObjectHeader,
+    resourceVersion: string,
+  ): Promise<'deleted' | 'absent' | 'conflict'> {
+    const body = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { resourceVersion },
+    });
+    try {
+      const done = await this.writeOrConflict('DELETE', 'delete', header as K8sObject, body);
+      return done === 'conflict' ? 'conflict' : 'deleted';
+    } catch (error) {
+      if (/HTTP 404/.test(describeError(error))) return 'absent';
+      throw error;
+    }
+  }
+
+  private async writeOrConflict(
+    method: string,
+    action: string,
+    object: K8sObject,
+    body: string,
+  ): Promise<K8sObject | 'conflict'> {
+    return this.retry(`${action} ${objectRef(object)}`, async () => {
+      const path = await this.path(object, action === 'create');
+      try {
+        const query: Record<string, string> =
+          method === 'DELETE' ? {} : { fieldManager: FIELD_MANAGER };
+        return await this.request(method, path, query, body, 'application/json');
+      } catch (error) {
+        if (httpStatus(error) === 409) return 'conflict';
+        throw error;
+      }
+    });
+  }
+
   /** Patches the status subresource (cert-manager's "renew now" is a status condition). */
-  async patchStatus(header: Header, status: Record<string, unknown>): Promise<void> {
-    const path = await (this.objects as unknown as UriPathApi).specUriPath({ ...header }, 'read');
-    const custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
-    const [group, version] = header.apiVersion.split('/') as [string, string];
-    const plural = path.split('/').at(-2) as string;
-    await this.retry(`update status of ${objectRef(header as K8sObject)}`, () =>
-      custom.patchNamespacedCustomObjectStatus(
-        {
-          group,
-          version,
-          namespace: header.metadata.namespace ?? '',
-          plural,
-          name: header.metadata.name,
-          body: { status },
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  async patchStatus(header: ObjectHeader, status: Record<string, unknown>): Promise<void> {
+    await this.retry(`update status of ${objectRef(header as K8sObject)}`, async () =>
+      this.request(
+        'PATCH',
+        `${await this.path(header)}/status`,
+        {},
+        JSON.stringify({ status }),
+        'application/merge-patch+json',
       ),
     );
   }
@@ -291,23 +506,26 @@ export class ClusterClient {
    * `describe` says what is still missing, for the timeout message.
    */
   async waitFor(
-    header: Header,
+    header: ObjectHeader,
     done: (o: K8sObject) => boolean,
     describe: (o: K8sObject | null) => string,
     timeoutMs = this.timeoutMs,
   ): Promise<K8sObject> {
     const deadline = Date.now() + timeoutMs;
+    const pause = watchPacer(deadline);
     let last: K8sObject | null = null;
     while (Date.now() < deadline) {
       last = await this.read(header);
       if (last && done(last)) return last;
+      const started = Date.now();
       const seen = await this.watchUntil(header, done, deadline, last?.metadata.resourceVersion);
       if (seen) return seen;
+      await pause(Date.now() - started);
     }
     throw this.timedOut(header, timeoutMs, describe(last));
   }
 
-  private timedOut(header: Header, timeoutMs: number, what: string): ClusterError {
+  private timedOut(header: ObjectHeader, timeoutMs: number, what: string): ClusterError {
     return new ClusterError(
       this.cluster.context,
       `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${objectRef(header as K8sObject)}: ${what}. Raise 'timeout' if the cluster is slow.`,
@@ -315,71 +533,104 @@ export class ClusterClient {
   }
 
   /** Waits, by watch, until the named object no longer exists. */
-  async waitForGone(header: Header, timeoutMs = this.timeoutMs): Promise<void> {
+  async waitForGone(header: ObjectHeader, timeoutMs = this.timeoutMs): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const pause = watchPacer(deadline);
     while (Date.now() < deadline) {
       const current = await this.read(header);
       if (!current) return;
+      const started = Date.now();
       if (
         await this.watchUntil(header, () => false, deadline, current.metadata.resourceVersion, true)
       )
         return;
+      await pause(Date.now() - started);
     }
     throw this.timedOut(header, timeoutMs, 'it still exists (finalizers or terminating pods?)');
   }
 
   /** One watch call; resolves with the object once `done` holds, or null when the watch ends first. */
   private async watchUntil(
-    header: Header,
+    header: ObjectHeader,
     done: (o: K8sObject) => boolean,
     deadline: number,
     resourceVersion: string | undefined,
     untilDeleted = false,
   ): Promise<K8sObject | null> {
-    const listPath = await this.retry('discover API', () =>
-      (this.objects as unknown as UriPathApi).specUriPath(
-        {
-          apiVersion: header.apiVersion,
-          kind: header.kind,
-          metadata: { namespace: header.metadata.namespace },
-        },
-        'list',
-      ),
-    );
+    const listPath = await this.retry('discover API', () => this.path(header, true));
     const remainingS = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-    const watch = new k8s.Watch(this.kc);
+    const query: Record<string, string> = {
+      watch: 'true',
+      fieldSelector: `metadata.name=${header.metadata.name}`,
+      timeoutSeconds: String(Math.min(remainingS, 300)),
+      ...(resourceVersion ? { resourceVersion, allowWatchBookmarks: 'true' } : {}),
+    };
     return new Promise<K8sObject | null>((resolve) => {
-      let controller: AbortController | undefined;
+      let request: http.ClientRequest | undefined;
       let settled = false;
       const finish = (value: K8sObject | null): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        controller?.abort();
+        request?.destroy();
         resolve(value);
       };
       const timer = setTimeout(() => finish(null), deadline - Date.now());
-      watch
-        .watch(
-          listPath,
-          {
-            fieldSelector: `metadata.name=${header.metadata.name}`,
-            timeoutSeconds: Math.min(remainingS, 300),
-            ...(resourceVersion ? { resourceVersion, allowWatchBookmarks: true } : {}),
-          },
-          (type, object) => {
-            if (untilDeleted && type === 'DELETED') finish(object as K8sObject);
-            else if ((type === 'ADDED' || type === 'MODIFIED') && done(object as K8sObject))
-              finish(object as K8sObject);
-          },
-          () => finish(null),
-        )
-        .then((c) => {
-          controller = c;
-          if (settled) c.abort();
+      const onEvent = (line: string): void => {
+        let event: { type?: string; object?: K8sObject };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          return;
+        }
+        const object = event.object as K8sObject;
+        if (untilDeleted && event.type === 'DELETED') finish(object);
+        else if ((event.type === 'ADDED' || event.type === 'MODIFIED') && done(object))
+          finish(object);
+      };
+      // A watch streams one JSON event a line; any end (its timeout, an error status, a reset) is no answer.
+      void this.open('GET', listPath, query, 'application/json', (res) => {
+        if ((res.statusCode ?? 0) >= 400) {
+          res.resume();
+          return finish(null);
+        }
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of lines) if (line.trim() !== '') onEvent(line);
+        });
+        res.on('end', () => finish(null));
+        res.on('error', () => finish(null));
+        res.on('close', () => finish(null));
+      })
+        .then((r) => {
+          request = r;
+          r.on('error', () => finish(null));
+          if (settled) r.destroy();
+          else r.end();
         })
         .catch(() => finish(null));
     });
+  }
+
+  /**
+   * istioctl against this cluster. Its own calls meet the same flaky network
+   * as ours, and it does not retry them: a run it ended on a dropped or
+   * refused connection, or on a 429/5xx, is run again under the same policy.
+   */
+  async istioctl(args: string[]): Promise<string> {
+    return this.retry(`istioctl ${args.slice(0, 2).join(' ')}`, () =>
+      this.istioctlRunner
+        .run([...args, `--context=${this.cluster.context}`])
+        .catch((error: unknown) => {
+          throw istioctlPassing(error)
+            ? Object.assign(new Error(describeError(error)), { code: 'ECONNRESET' })
+            : error;
+        }),
+    );
   }
 
   async podLog(
@@ -388,9 +639,9 @@ export class ClusterClient {
     container: string,
     sinceSeconds: number,
   ): Promise<string> {
-    const core = this.kc.makeApiClient(k8s.CoreV1Api);
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`;
     return this.retry(`read the log of ${namespace}/${name}`, () =>
-      core.readNamespacedPodLog({ name, namespace, container, sinceSeconds }),
+      this.send('GET', path, { container, sinceSeconds: String(sinceSeconds) }),
     );
   }
 

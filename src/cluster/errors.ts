@@ -1,14 +1,16 @@
 // Errors from a cluster, reduced to one line that names the cluster and what
 // failed: the client's own messages carry whole response bodies and headers.
 
-/** An error that already names its cluster; main.ts prints it without a stack trace. */
-export class ClusterError extends Error {
-  readonly cluster: string;
+import { UserError } from '../model/user-error.ts';
 
+/** An error that already names its cluster. */
+export class ClusterError extends UserError {
   constructor(cluster: string, message: string) {
-    super(`cluster '${cluster}': ${message}`);
-    this.name = 'ClusterError';
-    this.cluster = cluster;
+    super('ClusterError', cluster, `cluster '${cluster}': ${message}`);
+  }
+
+  get cluster(): string {
+    return this.subject;
   }
 }
 

@@ -3,8 +3,8 @@
 // force would relabel it as ours, and `cleanup` would then delete it (a
 // cert-manager CRD taken over that way takes every Certificate in the cluster
 // with it).
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, PHASE_LABEL } from '../config.ts';
-import { objectRef, type K8sObject } from '../k8s-object.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, PHASE_LABEL } from '../config/config.ts';
+import { objectRef, type K8sObject } from '../model/k8s-object.ts';
 
 export const isOurs = (o: K8sObject): boolean =>
   o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;

@@ -1,8 +1,8 @@
 // Waits, by watch, for workloads to be rolled out and Ready, judged by the
 // same rules the verify phase reports with.
-import type { K8sObject } from '../k8s-object.ts';
-import { rolloutState, type WorkloadKind, type WorkloadObject } from '../verify/readiness.ts';
-import type { ClusterClient } from './client.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { rolloutState, type WorkloadKind, type WorkloadObject } from '../analyze/readiness.ts';
+import type { ClusterApi } from './api.ts';
 
 export const ROLLOUT_KINDS = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
 
@@ -12,7 +12,7 @@ export function rolloutGap(o: K8sObject): string | null {
   return state.done ? null : state.reason;
 }
 
-export async function waitForRollouts(client: ClusterClient, objects: K8sObject[]): Promise<void> {
+export async function waitForRollouts(client: ClusterApi, objects: K8sObject[]): Promise<void> {
   const workloads = objects.filter((o) => ROLLOUT_KINDS.has(o.kind));
   await Promise.all(
     workloads.map((w) =>

@@ -2,9 +2,9 @@
 // LoadBalancer's ingress address, or, for NodePort, a node's address and the
 // node port. One rule for the SPIRE bundle endpoint, the east-west gateway and
 // the ingress gateway.
-import type { ServiceType } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
-import type { ClusterClient } from './client.ts';
+import type { ServiceType } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import type { ClusterApi } from './api.ts';
 import { ClusterError } from './errors.ts';
 
 export interface ExternalAddress {
@@ -56,7 +56,7 @@ export function externalAddress(
 
 /** Waits (by watch) until the Service has an outside address for `port`, then returns it. */
 export async function discoverServiceAddress(
-  client: ClusterClient,
+  client: ClusterApi,
   service: { name: string; namespace: string },
   port: number,
   serviceType: ServiceType,

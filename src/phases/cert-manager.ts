@@ -6,15 +6,18 @@ import { labelObject, renderPhase, toYaml } from '../render/index.ts';
 import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
-import type { ApplyRecord, ClusterClient } from '../cluster/client.ts';
-import { ClusterError } from '../cluster/errors.ts';
+import type { ClusterApi } from '../cluster/api.ts';
+import type { ApplyRecord } from '../model/results.ts';
+import { ClusterError, describeError, isTransient } from '../cluster/errors.ts';
 import { isOurs } from '../cluster/ownership.ts';
-import type { CertManagerMode } from '../config.ts';
+import type { CertManagerMode } from '../config/config.ts';
 import { once } from '../once.ts';
-import type { K8sObject } from '../k8s-object.ts';
-import { CERT_MANAGER_NAMESPACE } from '../names.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { CERT_MANAGER_NAMESPACE } from '../model/names.ts';
+import { conditionTrue } from '../model/conditions.ts';
 import { onEachCluster } from './per-cluster.ts';
-import type { ClusterOutcome, RunContext } from './types.ts';
+import type { RunContext } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 const CERTIFICATE_CRD = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -32,22 +35,24 @@ const PROBE_ISSUER: K8sObject = {
 
 /**
  * `helm --wait` is not enough: the webhook can refuse calls for a while after
- * its pod is Ready. A refused call is a 500 from the API server, which the
- * client retries with backoff until the timeout.
+ * its pod is Ready. A refused call is a 500 from the API server: asked again
+ * with backoff until the timeout.
  */
-export async function waitForWebhook(client: ClusterClient): Promise<number> {
+export async function waitForWebhook(client: ClusterApi): Promise<number> {
   const started = Date.now();
-  await client.retry('call the cert-manager webhook (dry-run Issuer)', () =>
-    client.dryRunCreate(PROBE_ISSUER),
-  );
+  await client.until('the cert-manager webhook answers a dry-run Issuer', async () => {
+    try {
+      await client.dryRunCreate(PROBE_ISSUER);
+      return { value: true };
+    } catch (error) {
+      if (isTransient(error)) return { pending: describeError(error) };
+      throw error;
+    }
+  });
   return Date.now() - started;
 }
 
-function certificateReady(o: K8sObject): boolean {
-  const conditions =
-    (o.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
-  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
-}
+const certificateReady = (o: K8sObject): boolean => conditionTrue(o, 'Ready');
 
 /** What a cluster already runs, judged by cert-manager's Certificate CRD and its controller. */
 export type CertManagerFound =
@@ -55,7 +60,7 @@ export type CertManagerFound =
   | { state: 'ours' }
   | { state: 'foreign'; namespace?: string; version?: string };
 
-export async function findCertManager(client: ClusterClient): Promise<CertManagerFound> {
+export async function findCertManager(client: ClusterApi): Promise<CertManagerFound> {
   const crd = await client.read(CERTIFICATE_CRD);
   if (!crd) return { state: 'absent' };
   if (isOurs(crd)) return { state: 'ours' };
@@ -120,7 +125,7 @@ export async function runCertManager(ctx: RunContext): Promise<ClusterOutcome[]>
   );
 
   return onEachCluster('cert-manager', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(config, 'cert-manager', client.cluster, ctx.facts);
+    const rendered = renderPhase(config, 'cert-manager', client.cluster);
     const plan = certManagerPlan(config.certManagerMode, await findCertManager(client));
     if ('refuse' in plan) throw new ClusterError(client.cluster.context, plan.refuse);
     const installed = plan.action === 'install' ? await release() : [];

@@ -2,43 +2,16 @@
 // cleanup-cert-manager.sh. Deletes only what carries our label, phase by
 // phase in reverse install order: workloads before the CSI driver they mount,
 // Istio before SPIRE, SPIRE before cert-manager. Already gone is success.
-import type { ClusterClient, ApplyRecord } from '../cluster/client.ts';
+import type { ClusterApi } from '../cluster/api.ts';
+import type { ApplyRecord } from '../model/results.ts';
 import { mapLimit } from '../cluster/apply.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, PHASE_LABEL } from '../config.ts';
-import { objectRef, type K8sObject } from '../k8s-object.ts';
-import { ISTIO_NAMESPACE } from '../names.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, PHASE_LABEL } from '../config/config.ts';
+import { objectRef, type K8sObject } from '../model/k8s-object.ts';
+import { deleteRank } from '../model/kinds.ts';
+import { ISTIO_NAMESPACE } from '../model/names.ts';
 import { onEachCluster } from './per-cluster.ts';
-import type { ClusterOutcome, RunContext } from './types.ts';
-
-/** Kinds the action creates; namespaced kinds first, then cluster-scoped, namespaces last. */
-export const CLEANUP_KINDS: [apiVersion: string, kind: string][] = [
-  ['networking.istio.io/v1beta1', 'Gateway'],
-  ['networking.istio.io/v1beta1', 'VirtualService'],
-  ['networking.istio.io/v1beta1', 'DestinationRule'],
-  ['security.istio.io/v1beta1', 'PeerAuthentication'],
-  ['cert-manager.io/v1', 'Certificate'],
-  ['cert-manager.io/v1', 'Issuer'],
-  ['cert-manager.io/v1', 'ClusterIssuer'],
-  ['apps/v1', 'Deployment'],
-  ['apps/v1', 'StatefulSet'],
-  ['apps/v1', 'DaemonSet'],
-  ['batch/v1', 'Job'],
-  ['v1', 'Service'],
-  ['v1', 'ConfigMap'],
-  ['v1', 'Secret'],
-  ['v1', 'ServiceAccount'],
-  ['rbac.authorization.k8s.io/v1', 'Role'],
-  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
-  ['policy/v1', 'PodDisruptionBudget'],
-  ['autoscaling/v2', 'HorizontalPodAutoscaler'],
-  ['admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'],
-  ['admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
-  ['storage.k8s.io/v1', 'CSIDriver'],
-  ['apiextensions.k8s.io/v1', 'CustomResourceDefinition'],
-  ['v1', 'Namespace'],
-];
+import type { RunContext } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 // 'verify' owns the north-south Gateway and VirtualService.
 const PHASE_ORDER = ['verify', 'examples', 'istio', 'spire', 'cert-manager'];
@@ -84,7 +57,7 @@ export function leasesNamedByRoles(roles: K8sObject[]): { namespace: string; nam
  * namespace never goes away. So wait for every such pod first; a pod the
  * action did not create is named and stops the cleanup before it breaks it.
  */
-async function waitForCsiPodsGone(client: ClusterClient): Promise<void> {
+async function waitForCsiPodsGone(client: ClusterApi): Promise<void> {
   await client.until(`no pod mounts ${SPIFFE_CSI_DRIVER}`, async () => {
     const left = podsMountingDriver(await client.list('v1', 'Pod'), SPIFFE_CSI_DRIVER);
     return left.length === 0
@@ -95,10 +68,10 @@ async function waitForCsiPodsGone(client: ClusterClient): Promise<void> {
   });
 }
 
-const ownedBy = (phase: string): string =>
-  `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${PHASE_LABEL}=${phase}`;
+const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+const ownedBy = (phase: string): string => `${OWNED},${PHASE_LABEL}=${phase}`;
 
-async function deleteAll(client: ClusterClient, objects: K8sObject[]): Promise<ApplyRecord[]> {
+async function deleteAll(client: ClusterApi, objects: K8sObject[]): Promise<ApplyRecord[]> {
   const deleted = await mapLimit(objects, 6, async (o) => ({
     ref: objectRef(o),
     result: await client.delete(o),
@@ -112,7 +85,7 @@ async function deleteAll(client: ClusterClient, objects: K8sObject[]): Promise<A
  * What our istiod wrote into namespaces it never owned. istiod re-creates a
  * deleted one while it runs, so its pods must be gone first.
  */
-async function deleteIstioRootCerts(client: ClusterClient): Promise<ApplyRecord[]> {
+async function deleteIstioRootCerts(client: ClusterApi): Promise<ApplyRecord[]> {
   await client.until('istiod has stopped', async () => {
     const pods = await client.list('v1', 'Pod', {
       namespace: ISTIO_NAMESPACE,
@@ -128,22 +101,46 @@ async function deleteIstioRootCerts(client: ClusterClient): Promise<ApplyRecord[
   return deleteAll(client, found);
 }
 
-async function deletePhase(client: ClusterClient, phase: string): Promise<ApplyRecord[]> {
-  const selector = ownedBy(phase);
+/**
+ * Everything that carries our label, of every kind the cluster serves, by the
+ * phase that made it. Objects a controller made from ours (they name an
+ * owner) go with their owner.
+ */
+async function ownedByPhase(client: ClusterApi): Promise<Map<string, K8sObject[]>> {
+  const kinds = (await client.servedKinds()).filter((k) => k.kind !== 'Event');
+  const found = await mapLimit(kinds, 8, async ({ apiVersion, kind }) =>
+    (await client.list(apiVersion, kind, { labelSelector: OWNED })).map((o) => ({
+      apiVersion,
+      kind,
+      metadata: o.metadata,
+    })),
+  );
+  const byPhase = new Map<string, K8sObject[]>();
+  for (const o of found.flat()) {
+    if ((o.metadata.ownerReferences as unknown[] | undefined)?.length) continue;
+    const phase = o.metadata.labels?.[PHASE_LABEL] ?? '';
+    byPhase.set(phase, [...(byPhase.get(phase) ?? []), o]);
+  }
+  return byPhase;
+}
+
+/** A phase's objects in reverse apply order, one rank at a time. */
+async function deletePhase(client: ClusterApi, objects: K8sObject[]): Promise<ApplyRecord[]> {
+  const ranks = [...new Set(objects.map(deleteRank))].sort((a, b) => a - b);
   const records: ApplyRecord[] = [];
-  for (const [apiVersion, kind] of CLEANUP_KINDS) {
-    const found = await client.list(apiVersion, kind, { labelSelector: selector });
+  for (const rank of ranks)
     records.push(
       ...(await deleteAll(
         client,
-        found.map((o) => ({
-          apiVersion,
-          kind,
-          metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
-        })),
+        objects
+          .filter((o) => deleteRank(o) === rank)
+          .map((o) => ({
+            apiVersion: o.apiVersion,
+            kind: o.kind,
+            metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
+          })),
       )),
     );
-  }
   // Namespaces go last: wait until they are really gone so the next phase's
   // deletions (the CSI driver, the CA) never pull the floor from under a pod.
   await Promise.all(
@@ -163,6 +160,7 @@ async function deletePhase(client: ClusterClient, phase: string): Promise<ApplyR
 export async function runCleanup(ctx: RunContext): Promise<ClusterOutcome[]> {
   return onEachCluster('cleanup', ctx.clients, async (client, log) => {
     const records: ApplyRecord[] = [];
+    const owned = await ownedByPhase(client);
     for (const phase of PHASE_ORDER) {
       if (phase === 'spire') await waitForCsiPodsGone(client);
       // Read before the phase's objects go: afterwards nothing says what they caused.
@@ -182,7 +180,7 @@ export async function runCleanup(ctx: RunContext): Promise<ClusterOutcome[]> {
               }),
             )
           : [];
-      const deleted = await deletePhase(client, phase);
+      const deleted = await deletePhase(client, owned.get(phase) ?? []);
       if (ourIstiod) deleted.push(...(await deleteIstioRootCerts(client)));
       deleted.push(
         ...(await deleteAll(

@@ -5,11 +5,12 @@ import { renderPhase, toYaml } from '../render/index.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
 import { onEachCluster } from './per-cluster.ts';
-import type { ClusterOutcome, RunContext } from './types.ts';
+import type { RunContext } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 export async function runExamples(ctx: RunContext): Promise<ClusterOutcome[]> {
   return onEachCluster('examples', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(ctx.config, 'examples', client.cluster, ctx.facts);
+    const rendered = renderPhase(ctx.config, 'examples', client.cluster);
     ctx.writeManifest(client.cluster.context, 'examples', toYaml(rendered.objects));
     const records = await applyInOrder(client, rendered.objects);
     await waitForRollouts(client, rendered.objects);

@@ -5,7 +5,6 @@
 // the sidecar injector answers. With NodePort gateways, every east-west
 // gateway's Service comes first, so each control plane's meshNetworks can name
 // them. Then remote secrets go between every pair of clusters.
-import YAML from 'yaml';
 import * as core from '@actions/core';
 import { labelObject, renderPhase, toYaml, type RenderFacts } from '../render/index.ts';
 import {
@@ -16,22 +15,24 @@ import {
   splitByInjection,
 } from '../render/istio-gateways.ts';
 import { EASTWEST_OPERATOR, renderIstioOperators } from '../render/istio.ts';
-import type { ClusterConfig, Config } from '../config.ts';
-import { InputError } from '../input-error.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import { InputError } from '../config/input-error.ts';
 import { discoverServiceAddress, type ExternalAddress } from '../cluster/service-address.ts';
 import { describeError, httpStatus, isTransient } from '../cluster/errors.ts';
 import { formatHostPort } from '../net-address.ts';
 import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
-import type { ApplyRecord, ClusterClient } from '../cluster/client.ts';
-import { objectRef, type K8sObject } from '../k8s-object.ts';
-import { writePrivateFile } from '../kubeconfig.ts';
-import { runIstioctl } from '../tools/run-istioctl.ts';
-import { EASTWEST_GATEWAY, ISTIO_NAMESPACE } from '../names.ts';
+import type { ClusterApi } from '../cluster/api.ts';
+import type { ApplyRecord } from '../model/results.ts';
+import { objectRef, type K8sObject } from '../model/k8s-object.ts';
+import { decodeKubeconfig } from '../config/kubeconfig.ts';
+import type { Istioctl } from '../cluster/istioctl.ts';
+import { EASTWEST_GATEWAY, ISTIO_NAMESPACE } from '../model/names.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
-import type { ClusterLog, ClusterOutcome, RunContext } from './types.ts';
+import type { ClusterLog, RunContext } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 /**
  * istiod manages two webhook fields at run time: it fills in `caBundle` (the
@@ -64,20 +65,14 @@ export function withoutIstiodManagedFields(o: K8sObject): K8sObject {
  * schema check before any cluster is touched: a misspelt field fails the run
  * here, naming the input, rather than after cert-manager and SPIRE are applied.
  */
-export async function checkIstioOverlay(
-  config: Config,
-  istioctl: string,
-  runDir: string,
-  kubeconfigFile: string,
-): Promise<void> {
+export async function checkIstioOverlay(config: Config, istioctl: Istioctl): Promise<void> {
   if (!config.istioOverlay) return;
   const cluster = config.clusters[0] as ClusterConfig;
   const controlPlane = renderIstioOperators(config, cluster).filter(
     (o) => o.metadata.name !== EASTWEST_OPERATOR,
   );
-  const file = writePrivateFile(runDir, 'istio-overlay-check.yaml', toYaml(controlPlane));
   try {
-    await runIstioctl(istioctl, kubeconfigFile, ['manifest', 'generate', '-f', file]);
+    await istioctl.manifestGenerate('istio-overlay-check.yaml', toYaml(controlPlane));
   } catch (error) {
     throw new InputError(
       'istio-overlay',
@@ -89,24 +84,16 @@ export async function checkIstioOverlay(
 /** istioctl's rendering of the cluster's IstioOperators, ready to apply. */
 export async function generateIstioObjects(
   ctx: RunContext,
-  client: ClusterClient,
+  client: ClusterApi,
   operators: K8sObject[],
 ): Promise<K8sObject[]> {
-  const istioctl = await ctx.istioctl();
   const byRef = new Map<string, K8sObject>();
   for (const operator of operators) {
-    const file = writePrivateFile(
-      ctx.runDir,
+    const generated = await ctx.istioctl.generateObjects(
       `${client.cluster.context}-${operator.metadata.name}.yaml`,
       toYaml([operator]),
     );
-    const text = await runIstioctl(istioctl, ctx.kubeconfigFile, [
-      'manifest',
-      'generate',
-      '-f',
-      file,
-    ]);
-    for (const o of parseObjects(text, `istioctl manifest generate (${operator.metadata.name})`))
+    for (const o of generated)
       byRef.set(objectRef(o), labelObject(withoutIstiodManagedFields(o), 'istio'));
   }
   return [...byRef.values()];
@@ -118,16 +105,14 @@ function isLoopback(url: string): boolean {
 }
 
 /** The remote secret lets the other clusters' istiod read this cluster's endpoints. */
-async function remoteSecret(ctx: RunContext, source: ClusterClient): Promise<K8sObject> {
+async function remoteSecret(ctx: RunContext, source: ClusterApi): Promise<K8sObject> {
   const server = source.cluster.apiServer || source.server;
   if (!source.cluster.apiServer && isLoopback(server))
     core.warning(
       `The remote secret for cluster '${source.cluster.context}' points at ${server}, a loopback address other clusters can only use when they share this host. Set 'api-servers' to addresses the clusters can reach.`,
     );
-  const istioctl = await ctx.istioctl();
-  const text = await runIstioctl(istioctl, ctx.kubeconfigFile, [
+  const text = await source.istioctl([
     'create-remote-secret',
-    `--context=${source.cluster.context}`,
     `--name=${source.cluster.name}`,
     `--server=${server}`,
   ]);
@@ -138,11 +123,14 @@ async function remoteSecret(ctx: RunContext, source: ClusterClient): Promise<K8s
     throw new Error(
       `istioctl create-remote-secret printed no Secret for cluster '${source.cluster.context}'`,
     );
+  // The same rule as for the kubeconfig inputs: every credential inside is masked.
   for (const value of Object.values((secret.stringData ?? {}) as Record<string, string>)) {
     ctx.mask(value);
-    const users =
-      (YAML.parse(value) as { users?: { user?: { token?: string } }[] } | null)?.users ?? [];
-    for (const u of users) if (u.user?.token) ctx.mask(u.user.token);
+    try {
+      for (const s of decodeKubeconfig('remote secret', value).credentials) ctx.mask(s);
+    } catch {
+      // Not a kubeconfig: the value itself is masked above.
+    }
   }
   return labelObject(secret, 'istio');
 }
@@ -191,7 +179,7 @@ async function eastWestGateways(ctx: RunContext): Promise<{
 }
 
 /** Waits until the injector hands back a gateway's pod with its image filled in. */
-async function waitForInjector(client: ClusterClient, gateways: K8sObject[]): Promise<number> {
+async function waitForInjector(client: ClusterApi, gateways: K8sObject[]): Promise<number> {
   const started = Date.now();
   await Promise.all(
     gateways.map((gateway) =>
@@ -220,10 +208,7 @@ async function waitForInjector(client: ClusterClient, gateways: K8sObject[]): Pr
  * another tool) keep `image: auto` forever; deleting them lets their
  * ReplicaSet create injected ones. A re-run thus repairs that state.
  */
-async function replaceUninjectedPods(
-  client: ClusterClient,
-  gateways: K8sObject[],
-): Promise<string[]> {
+async function replaceUninjectedPods(client: ClusterApi, gateways: K8sObject[]): Promise<string[]> {
   const replaced: string[] = [];
   for (const gateway of gateways) {
     const pods = await client.list('v1', 'Pod', {
@@ -243,7 +228,7 @@ async function replaceUninjectedPods(
  * fills in gateway pods, the gateways.
  */
 export async function installControlPlaneThenGateways(
-  client: ClusterClient,
+  client: ClusterApi,
   generated: K8sObject[],
   meshObjects: K8sObject[],
   log: ClusterLog,
@@ -268,7 +253,7 @@ export async function installControlPlaneThenGateways(
 export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
   const steps: ClusterOutcome[][] = [];
-  const facts: RenderFacts = { ...ctx.facts };
+  const facts: RenderFacts = {};
   let early: Awaited<ReturnType<typeof eastWestGateways>> | undefined;
   if (config.serviceType === 'NodePort') {
     early = await eastWestGateways(ctx);

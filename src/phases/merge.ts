@@ -1,5 +1,5 @@
-import type { ApplyRecord } from '../cluster/client.ts';
-import type { ClusterOutcome } from './types.ts';
+import type { ApplyRecord } from '../model/results.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 /**
  * One record per object: a step may apply an object a later step applies again

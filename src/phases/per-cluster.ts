@@ -2,9 +2,11 @@
 // back and printed as one collapsible group when it finishes, so concurrent
 // clusters never interleave in the job log.
 import * as core from '@actions/core';
-import type { ClusterClient, ApplyRecord } from '../cluster/client.ts';
+import type { ClusterApi } from '../cluster/api.ts';
+import type { ApplyRecord } from '../model/results.ts';
 import { describeError } from '../cluster/errors.ts';
-import type { ClusterLog, ClusterOutcome } from './types.ts';
+import type { ClusterLog } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 export interface StepOutput {
   records?: ApplyRecord[];
@@ -13,8 +15,8 @@ export interface StepOutput {
 
 export async function onEachCluster(
   title: string,
-  clients: ClusterClient[],
-  step: (client: ClusterClient, log: ClusterLog) => Promise<StepOutput | void>,
+  clients: ClusterApi[],
+  step: (client: ClusterApi, log: ClusterLog) => Promise<StepOutput | void>,
 ): Promise<ClusterOutcome[]> {
   return Promise.all(
     clients.map(async (client) => {

@@ -1,15 +1,14 @@
-// `plan`: render every object for every cluster and phase, write them, and say
-// what they are. Touches no cluster and needs no kubeconfig.
-import type { Config } from '../config.ts';
+// `plan`: render every object for every cluster and phase and write them.
+// Touches no cluster and needs no kubeconfig.
+import type { Config } from '../config/config.ts';
 import { renderPlan, toYaml, type RenderedPhase } from '../render/index.ts';
-import { markdownTable } from '../report/markdown.ts';
-import type { PhaseResult } from './types.ts';
+import type { PhaseResult, PlanRow } from '../model/results.ts';
 
-export function kindCounts(rendered: RenderedPhase): string {
+function kindCounts(rendered: RenderedPhase): [string, number][] {
   const counts = new Map<string, number>();
   for (const o of [...rendered.objects, ...rendered.istioOperators])
     counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
-  return [...counts.entries()].map(([kind, n]) => `${kind} ×${n}`).join(', ');
+  return [...counts.entries()];
 }
 
 export function runPlan(
@@ -17,31 +16,24 @@ export function runPlan(
   writeManifest: (cluster: string, phase: string, yaml: string) => string,
 ): PhaseResult {
   const started = Date.now();
-  const plan = renderPlan(config, {});
-  const rows = plan.map((r) => {
+  const rows: PlanRow[] = renderPlan(config, {}).map((r) => {
     const file = writeManifest(
       r.cluster.context,
       r.phase,
       toYaml([...r.istioOperators, ...r.objects]),
     );
-    const partners = config.clusters
-      .filter((c) => c.index !== r.cluster.index)
-      .map((c) => c.trustDomain);
-    return [
-      r.cluster.context,
-      r.phase,
-      String(r.objects.length + r.istioOperators.length),
-      kindCounts(r),
-      r.cluster.trustDomain,
-      partners.join(', '),
-      file.split('/').pop() ?? file,
-    ];
+    return {
+      cluster: r.cluster.context,
+      phase: r.phase,
+      objects: r.objects.length + r.istioOperators.length,
+      kinds: kindCounts(r),
+      trustDomain: r.cluster.trustDomain,
+      federatesWith: config.clusters
+        .filter((c) => c.index !== r.cluster.index)
+        .map((c) => c.trustDomain),
+      file: file.split('/').pop() ?? file,
+    };
   });
-  const versions = `Istio ${config.versions.istio} · SPIRE ${config.versions.spire} · cert-manager ${config.versions.certManager} · service type ${config.serviceType} · mesh ${config.meshId}`;
-  const notes = [
-    '`cert-manager` also applies the cert-manager release manifest, downloaded at run time; `istio` applies what `istioctl manifest generate` makes of the IstioOperators shown.',
-    'Bundle endpoint addresses are discovered from the clusters at run time; the plan shows placeholders.',
-  ];
   return {
     phase: 'plan',
     ok: true,
@@ -54,11 +46,6 @@ export function runPlan(
       notes: [],
     })),
     checks: [],
-    sections: [
-      {
-        title: 'Plan',
-        markdown: `${versions}\n\n${markdownTable(['cluster', 'phase', 'objects', 'kinds', 'trust domain', 'federates with', 'file'], rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
-      },
-    ],
+    evidence: [{ kind: 'plan', rows }],
   };
 }

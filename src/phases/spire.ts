@@ -5,22 +5,31 @@
 import { renderPhase, toYaml } from '../render/index.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { rolloutGap, waitForRollouts } from '../cluster/rollout.ts';
-import type { ApplyRecord, Attempt, ClusterClient, ExecResult } from '../cluster/client.ts';
+import type { ClusterApi } from '../cluster/api.ts';
+import {
+  BUNDLE_SET_PACE,
+  heldBundle,
+  setPeerBundle,
+  showOwnBundle,
+  type BundleSetPace,
+} from '../cluster/spire-cli.ts';
+import { holdsBundle } from '../analyze/bundle-set.ts';
+import type { ApplyRecord } from '../model/results.ts';
 import { ClusterError } from '../cluster/errors.ts';
 import { discoverServiceAddress } from '../cluster/service-address.ts';
 import { formatHostPort } from '../net-address.ts';
-import { objectRef, type K8sObject } from '../k8s-object.ts';
-import type { ServiceType } from '../config.ts';
+import { objectRef, type K8sObject } from '../model/k8s-object.ts';
+import type { ServiceType } from '../config/config.ts';
 import { isOurs } from '../cluster/ownership.ts';
-import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
-import { parseBundle } from '../verify/federation.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
-import type { ClusterOutcome, RunContext } from './types.ts';
+import type { RunContext } from './types.ts';
+import type { ClusterOutcome } from '../model/results.ts';
 
 /** The address other clusters use to reach this cluster's bundle endpoint. */
 export async function discoverBundleEndpoint(
-  client: ClusterClient,
+  client: ClusterApi,
   serviceType: ServiceType,
 ): Promise<string> {
   const address = await discoverServiceAddress(
@@ -30,172 +39,6 @@ export async function discoverBundleEndpoint(
     serviceType,
   );
   return `https://${formatHostPort(address)}`;
-}
-
-/** `./bin/spire-server <args> -socketPath …` in the cluster's server pod, by exec, as the seed runs it. */
-export function spireServerCli(client: ClusterClient, args: string[], stdin?: string) {
-  return client.exec(
-    SPIRE_NAMESPACE,
-    SPIRE_SERVER.pod,
-    SPIRE_SERVER.container,
-    [SPIRE_SERVER.binary, ...args, '-socketPath', SPIRE_SERVER.socket],
-    stdin === undefined ? {} : { stdin },
-  );
-}
-
-const exitText = (code: number | null): string =>
-  code === null ? 'exit status unknown' : `exit ${code}`;
-
-/** What spire-server says when nothing listens on its admin socket yet. */
-const NOT_LISTENING = /dial unix \S+: connect: (no such file or directory|connection refused)/;
-
-/**
- * The one policy for the phase's spire-server calls. A Ready pod's server may
- * still be opening its socket: that answer ran nothing, so it is asked again
- * until the run's timeout (the client already retries refused handshakes).
- * Any other answer goes to `judge`, which returns the value, asks for another
- * look (`pending`), or throws.
- */
-async function askServer<T>(
-  client: ClusterClient,
-  args: string[],
-  judge: (result: ExecResult) => Attempt<T>,
-  stdin?: string,
-): Promise<T> {
-  return client.until(`spire-server ${args.slice(0, 2).join(' ')} answers`, async () => {
-    const result = await spireServerCli(client, args, stdin);
-    if (NOT_LISTENING.test(result.stderr))
-      return { pending: `the server is not listening yet (${result.stderr.trim()})` };
-    return judge(result);
-  });
-}
-
-function cliFailure(client: ClusterClient, what: string, result: ExecResult): ClusterError {
-  const said = result.stderr.trim() || result.stdout.trim();
-  return new ClusterError(
-    client.cluster.context,
-    `${what} failed (${exitText(result.exitCode)}${said ? `: ${said}` : ''})`,
-  );
-}
-
-/** `bundle show -format spiffe` of the cluster's own server. */
-export async function showOwnBundle(client: ClusterClient): Promise<string> {
-  return askServer<string>(client, ['bundle', 'show', '-format', 'spiffe'], (result) => {
-    // A server whose CA is still being signed upstream has no bundle to show yet.
-    if (result.exitCode === 0 && result.stdout.trim() !== '') return { value: result.stdout };
-    if (result.exitCode === 0 || result.exitCode === null)
-      return { pending: `bundle show printed nothing (${exitText(result.exitCode)})` };
-    throw cliFailure(client, 'bundle show', result);
-  });
-}
-
-/** The bundle this cluster's server holds for `trustDomain`; null when it holds none; throws when it cannot tell. */
-export async function heldBundle(
-  client: ClusterClient,
-  trustDomain: string,
-): Promise<string | null> {
-  const args = ['bundle', 'list', '-id', `spiffe://${trustDomain}`, '-format', 'spiffe'];
-  return askServer<string | null>(client, args, (result) => {
-    if (result.exitCode === 0) return { value: result.stdout.trim() === '' ? null : result.stdout };
-    if (/not ?found|no such bundle/i.test(result.stderr + result.stdout)) return { value: null };
-    // A read ended without a status: its output may be cut short, so read again.
-    if (result.exitCode === null) return { pending: 'bundle list ended without an exit status' };
-    throw cliFailure(client, `bundle list for ${trustDomain}`, result);
-  });
-}
-
-function rootFingerprints(bundle: string): string[] {
-  try {
-    return parseBundle(bundle)
-      .roots.map((r) => r.fingerprint256)
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Whether `held` (a `bundle list -format spiffe` answer) is the bundle
- * `wanted`: the same X.509 roots, compared as certificates. Sequence
- * numbers, refresh hints, JWT keys and JSON layout do not count.
- */
-export function holdsBundle(held: string | null, wanted: string): boolean {
-  if (held === null) return false;
-  const have = rootFingerprints(held);
-  return have.length > 0 && have.join() === rootFingerprints(wanted).join();
-}
-
-export type BundleSetVerdict =
-  { status: 'done' } | { status: 'unknown'; reason: string } | { status: 'failed'; reason: string };
-
-/**
- * Whether a `bundle set` took, by what the server holds afterwards. The exit
- * status alone never decides: an unknown one (see ExecResult) leaves the
- * command perhaps still running, so the answer is to look again; a known
- * one can be stale when another run set the bundle meanwhile.
- */
-export function bundleSetVerdict(
-  trustDomain: string,
-  exitCode: number | null,
-  stderr: string,
-  readBack: string | null,
-  wanted: string,
-): BundleSetVerdict {
-  if (holdsBundle(readBack, wanted)) return { status: 'done' };
-  const held = readBack === null ? 'holds no bundle' : 'holds other roots';
-  if (exitCode === null)
-    return {
-      status: 'unknown',
-      reason: `bundle set for ${trustDomain} ended without an exit status and the server ${held} for it`,
-    };
-  if (exitCode === 0)
-    return {
-      status: 'failed',
-      reason: `bundle set for ${trustDomain} reported success, but the server ${held} for it`,
-    };
-  return {
-    status: 'failed',
-    reason: `bundle set for ${trustDomain} failed (${exitText(exitCode)}${stderr.trim() ? `: ${stderr.trim()}` : ''}); the server ${held} for it`,
-  };
-}
-
-/** How an unconfirmed set is read back: the pauses before each look, and how often it is sent. */
-export interface BundleSetPace {
-  readBackDelaysMs: readonly number[];
-  tries: number;
-}
-/** A set usually shows within a second of the socket closing; about 5s per send is generous. */
-const BUNDLE_SET_PACE: BundleSetPace = { readBackDelaysMs: [250, 500, 1000, 1500, 2000], tries: 3 };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * `bundle set` over exec stdin, confirmed by reading the bundle back. A set
- * whose status never came may still be running, or its input may have been
- * cut off with the socket: it is read back for a while, then sent again
- * (setting the same bundle twice is harmless).
- */
-async function setPeerBundle(
-  client: ClusterClient,
-  trustDomain: string,
-  bundle: string,
-  pace: BundleSetPace,
-): Promise<void> {
-  const args = ['bundle', 'set', '-id', `spiffe://${trustDomain}`, '-format', 'spiffe'];
-  let unconfirmed = '';
-  for (let tries = 1; tries <= pace.tries; tries++) {
-    const sent = await askServer(client, args, (result) => ({ value: result }), bundle);
-    for (const delay of [0, ...pace.readBackDelaysMs]) {
-      await sleep(delay);
-      const readBack = await heldBundle(client, trustDomain);
-      const verdict = bundleSetVerdict(trustDomain, sent.exitCode, sent.stderr, readBack, bundle);
-      if (verdict.status === 'done') return;
-      if (verdict.status === 'failed')
-        throw new ClusterError(client.cluster.context, verdict.reason);
-      unconfirmed = verdict.reason;
-    }
-  }
-  throw new ClusterError(client.cluster.context, `${unconfirmed}, after ${pace.tries} tries`);
 }
 
 export async function exchangeBundles(
@@ -288,14 +131,14 @@ export function unbindableClaim(
     : `StorageClass '${wanted}' does not exist in this cluster`;
 }
 
-const claimError = (client: ClusterClient, why: string): ClusterError =>
+const claimError = (client: ClusterApi, why: string): ClusterError =>
   new ClusterError(
     client.cluster.context,
     `the SPIRE server's volume claim ${SPIRE_NAMESPACE}/${SERVER_CLAIM.metadata.name} is Pending: ${why}. Set 'spire-storage-class' to a StorageClass this cluster has (kubectl get storageclass), or to 'none' to run the server without a volume (its data is then lost on restart).`,
   );
 
 /** The server's claim, when it cannot bind, as the error that names the fix. */
-async function unbindableServerClaim(client: ClusterClient): Promise<ClusterError | undefined> {
+async function unbindableServerClaim(client: ClusterApi): Promise<ClusterError | undefined> {
   const claim = await client.read(SERVER_CLAIM).catch(() => null);
   if (!claim || volumePhase(claim) !== 'Pending') return undefined;
   // Without the right to list classes or volumes the wait cannot judge, and only times out.
@@ -311,7 +154,7 @@ async function unbindableServerClaim(client: ClusterClient): Promise<ClusterErro
  * such when the wait times out, with the input that fixes it, instead of as
  * a rollout timeout.
  */
-export async function pendingServerClaim(client: ClusterClient): Promise<ClusterError | undefined> {
+export async function pendingServerClaim(client: ClusterApi): Promise<ClusterError | undefined> {
   const claim = await client.read(SERVER_CLAIM).catch(() => null);
   if (!claim || volumePhase(claim) !== 'Pending') return undefined;
   const storageClass = volumeSpec(claim)?.storageClassName;
@@ -326,7 +169,7 @@ export async function pendingServerClaim(client: ClusterClient): Promise<Cluster
  * claim cannot bind rather than after the whole timeout. Polled, because a
  * watch on the StatefulSet sees nothing of the claim.
  */
-export async function waitForServer(client: ClusterClient, objects: K8sObject[]): Promise<void> {
+export async function waitForServer(client: ClusterApi, objects: K8sObject[]): Promise<void> {
   const server = objects.find((o) => o.kind === 'StatefulSet');
   if (!server) return;
   let stuck: ClusterError | undefined;
@@ -371,7 +214,7 @@ export function storageChanged(current: K8sObject, rendered: K8sObject): boolean
  * server's datastore and keys: it stays, and the run says so.
  */
 export async function replaceServerForStorage(
-  client: ClusterClient,
+  client: ClusterApi,
   objects: K8sObject[],
 ): Promise<{ records: ApplyRecord[]; notes: string[] }> {
   const rendered = objects.find((o) => o.kind === 'StatefulSet');
@@ -405,27 +248,26 @@ const exposedFirst = (o: K8sObject): boolean =>
 
 export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
+  // Each cluster's bundle endpoint, as found by the step that exposes it; the
+  // install step renders every server's federation config from these.
+  const endpoints = new Map<string, string>();
   const expose = await onEachCluster(
     'spire · expose bundle endpoint',
     ctx.clients,
     async (client, log) => {
-      const first = renderPhase(config, 'spire', client.cluster, ctx.facts).objects.filter(
-        exposedFirst,
-      );
+      const first = renderPhase(config, 'spire', client.cluster).objects.filter(exposedFirst);
       const records = await applyInOrder(client, first);
       const url = await discoverBundleEndpoint(client, config.serviceType);
-      ctx.facts.bundleEndpoints = {
-        ...ctx.facts.bundleEndpoints,
-        [client.cluster.trustDomain]: url,
-      };
+      endpoints.set(client.cluster.trustDomain, url);
       log(`bundle endpoint of ${client.cluster.trustDomain}: ${url}`);
       return { records, notes: [`bundle endpoint ${url}`] };
     },
   );
   if (anyFailed(expose)) return expose;
 
+  const facts = { bundleEndpoints: Object.fromEntries(endpoints) };
   const install = await onEachCluster('spire · install', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(config, 'spire', client.cluster, ctx.facts);
+    const rendered = renderPhase(config, 'spire', client.cluster, facts);
     ctx.writeManifest(client.cluster.context, 'spire', toYaml(rendered.objects));
     const replaced = await replaceServerForStorage(client, rendered.objects);
     const records = await applyInOrder(

@@ -2,38 +2,37 @@
 // reads, exec into SPIRE servers and the sleep pod, istioctl proxy-config) and
 // hands it to the pure analyzers in src/verify/, which decide.
 import { renderIngress, renderPhase } from '../render/index.ts';
-import type { ClusterClient } from '../cluster/client.ts';
+import type { ClusterApi } from '../cluster/api.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { describeError } from '../cluster/errors.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../config.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../config/config.ts';
 import {
   CERT_MANAGER_NAMESPACE,
   EXAMPLES,
   INGRESS_GATEWAY_SERVICE,
   ISTIO_NAMESPACE,
   ROOT_CA_SECRET,
-} from '../names.ts';
-import { runIstioctl } from '../tools/run-istioctl.ts';
-import { spireServerCli } from './spire.ts';
-import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../verify/readiness.ts';
-import { analyzeIdentities, type MeshWorkload } from '../verify/identities.ts';
-import { analyzeFederation, type FederationServerEvidence } from '../verify/federation.ts';
-import { analyzeChain, type ChainReport } from '../verify/chain.ts';
+} from '../model/names.ts';
+import { spireRead } from '../cluster/spire-cli.ts';
+import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../analyze/readiness.ts';
+import { analyzeIdentities, type MeshWorkload } from '../analyze/identities.ts';
+import { analyzeFederation, type FederationServerEvidence } from '../analyze/federation.ts';
+import { analyzeChain } from '../analyze/chain.ts';
+import type { ChainReport } from '../model/evidence.ts';
 import {
   analyzeEastWest,
   analyzeNorthSouth,
   parseHelloBody,
   parseTrafficOutput,
   trafficScript,
-} from '../verify/traffic.ts';
-import { failed, notRun, truncate, type Check } from '../verify/check.ts';
+} from '../analyze/traffic.ts';
+import { failed, notRun, truncate, type Check } from '../model/check.ts';
 import { discoverServiceAddress } from '../cluster/service-address.ts';
 import { formatHostPort } from '../net-address.ts';
-import { markdownTable, verdict } from '../report/markdown.ts';
-import { trafficSection } from '../report/traffic-section.ts';
-import type { ClusterOutcome, PhaseResult, RunContext } from './types.ts';
-import type { ClusterConfig } from '../config.ts';
-import { topology } from '../topology.ts';
+import type { RunContext } from './types.ts';
+import type { ClusterOutcome, Evidence } from '../model/results.ts';
+import type { ClusterConfig } from '../config/config.ts';
+import { topology } from '../model/topology.ts';
 
 const OWNED = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 const WORKLOAD_KINDS: WorkloadKind[] = ['Deployment', 'DaemonSet', 'StatefulSet'];
@@ -52,19 +51,10 @@ interface PodLike {
   status?: { phase?: string };
 }
 
-async function spireOutput(client: ClusterClient, args: string[]): Promise<string> {
-  const result = await spireServerCli(client, args);
-  if (result.exitCode !== 0)
-    throw new Error(
-      `spire-server ${args.slice(0, 2).join(' ')}: ${result.stderr.trim() || (result.exitCode === null ? 'exit status unknown' : `exit ${result.exitCode}`)}`,
-    );
-  return result.stdout;
-}
-
 /** Workloads the action installed on this cluster, which must all exist and be Ready. */
-function expectedWorkloads(ctx: RunContext, client: ClusterClient): WorkloadRef[] {
+function expectedWorkloads(ctx: RunContext, client: ClusterApi): WorkloadRef[] {
   return (['spire', 'examples'] as const)
-    .flatMap((phase) => renderPhase(ctx.config, phase, client.cluster, ctx.facts).objects)
+    .flatMap((phase) => renderPhase(ctx.config, phase, client.cluster).objects)
     .filter((o) => (WORKLOAD_KINDS as string[]).includes(o.kind))
     .map((o) => ({
       kind: o.kind as WorkloadKind,
@@ -73,7 +63,7 @@ function expectedWorkloads(ctx: RunContext, client: ClusterClient): WorkloadRef[
     }));
 }
 
-async function readiness(ctx: RunContext, client: ClusterClient): Promise<Check[]> {
+async function readiness(ctx: RunContext, client: ClusterApi): Promise<Check[]> {
   const [deployments, daemonSets, statefulSets] = await Promise.all(
     WORKLOAD_KINDS.map((kind) => client.list('apps/v1', kind, { labelSelector: OWNED })),
   );
@@ -102,7 +92,7 @@ async function readiness(ctx: RunContext, client: ClusterClient): Promise<Check[
 }
 
 /** Pods that opted into the SPIRE sidecar template must each have an identity. */
-async function meshWorkloads(client: ClusterClient): Promise<MeshWorkload[]> {
+async function meshWorkloads(client: ClusterApi): Promise<MeshWorkload[]> {
   const namespaces = [
     EXAMPLES.helloworld.namespace,
     EXAMPLES.sleep.namespace,
@@ -124,13 +114,13 @@ async function meshWorkloads(client: ClusterClient): Promise<MeshWorkload[]> {
     }));
 }
 
-async function identities(ctx: RunContext, client: ClusterClient): Promise<Check[]> {
+async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]> {
   return analyzeIdentities({
     cluster: client.cluster.context,
     trustDomain: client.cluster.trustDomain,
     meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
     workloads: await meshWorkloads(client),
-    entries: await spireOutput(client, ['entry', 'show']),
+    entries: await spireRead(client, ['entry', 'show']),
   });
 }
 
@@ -139,15 +129,15 @@ async function federation(ctx: RunContext): Promise<Check[]> {
     ctx.clients.map(async (client) => ({
       cluster: client.cluster.context,
       trustDomain: client.cluster.trustDomain,
-      bundleShow: await spireOutput(client, ['bundle', 'show', '-format', 'spiffe']),
-      bundleList: await spireOutput(client, ['bundle', 'list', '-format', 'spiffe']),
+      bundleShow: await spireRead(client, ['bundle', 'show', '-format', 'spiffe']),
+      bundleList: await spireRead(client, ['bundle', 'list', '-format', 'spiffe']),
     })),
   );
   return analyzeFederation(evidence);
 }
 
 async function firstPod(
-  client: ClusterClient,
+  client: ClusterApi,
   namespace: string,
   labelSelector: string,
 ): Promise<PodLike> {
@@ -160,7 +150,7 @@ async function firstPod(
   return running;
 }
 
-async function rootCaPem(client: ClusterClient): Promise<string> {
+async function rootCaPem(client: ClusterApi): Promise<string> {
   const secret = await client.read({
     apiVersion: 'v1',
     kind: 'Secret',
@@ -183,17 +173,15 @@ async function chains(ctx: RunContext): Promise<ChainReport[]> {
   await Promise.all(
     ctx.clients.map(async (c) => (roots[c.cluster.trustDomain] = await rootCaPem(c))),
   );
-  const istioctl = await ctx.istioctl();
   return Promise.all(
     targets.map(async ({ client, namespace, selector }) => {
       const pod = await firstPod(client, namespace, selector);
-      const dump = await runIstioctl(istioctl, ctx.kubeconfigFile, [
+      const dump = await client.istioctl([
         'proxy-config',
         'secret',
         `${pod.metadata.name}.${namespace}`,
         '-o',
         'json',
-        `--context=${client.cluster.context}`,
       ]);
       return analyzeChain({
         cluster: client.cluster.context,
@@ -213,7 +201,7 @@ async function chains(ctx: RunContext): Promise<ChainReport[]> {
   );
 }
 
-function clientOf(ctx: RunContext, cluster: ClusterConfig): ClusterClient {
+function clientOf(ctx: RunContext, cluster: ClusterConfig): ClusterApi {
   const client = ctx.clients.find((c) => c.cluster.context === cluster.context);
   if (!client) throw new Error(`no client for cluster ${cluster.context}`);
   return client;
@@ -267,7 +255,7 @@ async function waitForRoute(ctx: RunContext, url: string): Promise<void> {
  * helloworld, curl it from cluster 1; only v2 may answer. With more clusters,
  * every helloworld but the ingress cluster's is scaled to zero.
  */
-async function northSouth(ctx: RunContext): Promise<Check[]> {
+async function northSouth(ctx: RunContext, evidence: Evidence[]): Promise<Check[]> {
   const layout = topology(ctx.config);
   const ingress = clientOf(ctx, layout.ingress);
   const expected = layout.helloworld.find((h) => h.cluster.index === layout.ingress.index);
@@ -299,7 +287,7 @@ async function northSouth(ctx: RunContext): Promise<Check[]> {
         );
       }),
     );
-    await applyInOrder(ingress, renderIngress(ctx.config, ingress.cluster));
+    await applyInOrder(ingress, renderIngress());
     const address = await discoverServiceAddress(
       ingress,
       { name: INGRESS_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE },
@@ -307,7 +295,7 @@ async function northSouth(ctx: RunContext): Promise<Check[]> {
       ctx.config.serviceType,
     );
     const url = `http://${formatHostPort(address)}`;
-    ctx.setOutput('gateway-url', url);
+    evidence.push({ kind: 'gateway-url', url });
     await waitForRoute(ctx, `${url}${EXAMPLES.helloworld.path}`);
     const samples = await sendRequests(ctx, `${url}${EXAMPLES.helloworld.path}`);
     return [
@@ -327,26 +315,6 @@ async function northSouth(ctx: RunContext): Promise<Check[]> {
   }
 }
 
-function chainSection(report: ChainReport): { title: string; markdown: string } {
-  const rows = report.rows.map((r) => [
-    r.role,
-    r.trustDomain,
-    r.subject,
-    r.issuer,
-    r.spiffeId ?? '',
-    r.notAfter,
-    r.keyType,
-    r.sha256,
-  ]);
-  return {
-    title: `Certificate chain of ${report.workload} (${report.cluster}) ${verdict(report.ok)}`,
-    markdown: markdownTable(
-      ['role', 'trust domain', 'subject', 'issuer', 'SPIFFE ID', 'not after', 'key', 'SHA-256'],
-      rows,
-    ),
-  };
-}
-
 /** A check that could not even gather its evidence fails with the reason. */
 async function guarded(
   name: string,
@@ -363,18 +331,18 @@ async function guarded(
 export async function runVerify(ctx: RunContext): Promise<{
   outcomes: ClusterOutcome[];
   checks: Check[];
-  sections: PhaseResult['sections'];
+  evidence: Evidence[];
 }> {
-  const wanted = new Set(ctx.verifyChecks);
+  const wanted = new Set(ctx.config.verifyChecks);
   const checks: Check[] = [];
-  const sections: PhaseResult['sections'] = [];
+  const evidence: Evidence[] = [];
   // A check left out of verify-checks is still listed, where it would have
   // run, so the report can never read as a proof it did not make.
   const leftOut = (name: string, cluster: string): Check =>
     notRun(name, cluster, 'not selected in verify-checks');
   const everyCluster = async (
     name: string,
-    fn: (c: ClusterClient) => Promise<Check[]>,
+    fn: (c: ClusterApi) => Promise<Check[]>,
   ): Promise<void> => {
     if (!wanted.has(name as never)) {
       checks.push(...ctx.clients.map((c) => leftOut(name, c.cluster.context)));
@@ -397,15 +365,11 @@ export async function runVerify(ctx: RunContext): Promise<{
   await once('federation', () => federation(ctx));
   await once('chain', async () => {
     const reports = await chains(ctx);
-    sections.push(...reports.map(chainSection));
+    evidence.push(...reports.map((report) => ({ kind: 'chain' as const, report })));
     return reports.flatMap((r) => r.checks);
   });
   await once('east-west', () => eastWest(ctx));
-  await once('north-south', () => northSouth(ctx));
-  for (const check of checks) {
-    const section = trafficSection(check);
-    if (section) sections.push(section);
-  }
+  await once('north-south', () => northSouth(ctx, evidence));
 
   const outcomes: ClusterOutcome[] = ctx.clients.map((c) => {
     const ran = checks.filter((x) => x.cluster === c.cluster.context && !x.notRun);
@@ -420,5 +384,5 @@ export async function runVerify(ctx: RunContext): Promise<{
       ],
     };
   });
-  return { outcomes, checks, sections };
+  return { outcomes, checks, evidence };
 }

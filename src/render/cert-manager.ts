@@ -1,15 +1,15 @@
 // cert-manager phase (seed: cert-manager/install-cert-manager.sh): the root CA,
 // the CA issuer SPIRE signs its intermediate with, and istiod's `cacerts`.
 // The cert-manager release manifest itself is downloaded, not rendered.
-import type { ClusterConfig, Config } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 import {
   CACERTS,
   CERT_MANAGER_NAMESPACE,
   ISTIO_NAMESPACE,
   ROOT_CA_CERTIFICATE,
   ROOT_CA_SECRET,
-} from '../names.ts';
+} from '../model/names.ts';
 import { labelObject } from './labels.ts';
 import { renderTemplate } from './template.ts';
 
@@ -33,7 +33,6 @@ export function istioSystemNamespace(cluster: ClusterConfig, phase: string): K8s
 }
 
 export function renderCacertsCertificate(
-  _config: Config,
   cluster: ClusterConfig,
   duration: string,
   renewBefore: string,
@@ -61,6 +60,6 @@ export function renderCertManager(config: Config, cluster: ClusterConfig): K8sOb
   return [
     ...rootCa.map((o) => labelObject(o, 'cert-manager')),
     istioSystemNamespace(cluster, 'cert-manager'),
-    renderCacertsCertificate(config, cluster, CACERTS_DURATION, CACERTS_RENEW_BEFORE),
+    renderCacertsCertificate(cluster, CACERTS_DURATION, CACERTS_RENEW_BEFORE),
   ];
 }

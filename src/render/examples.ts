@@ -1,15 +1,15 @@
 // examples phase (seed: examples/deploy-helloworld.sh, deploy-bookinfo.sh):
 // helloworld v<K> in cluster K behind one Service name, a sleep client
 // everywhere, and Bookinfo where the topology puts it (the second cluster).
-import type { ClusterConfig, Config } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
-import { EXAMPLES } from '../names.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { EXAMPLES } from '../model/names.ts';
 import { federationAnnotations } from './federation.ts';
 import { curlImage, exampleImage, BOOKINFO_TAG, HELLOWORLD_TAG } from './images.ts';
 import { SIDECAR_TEMPLATES } from './istio.ts';
 import { labelObject } from './labels.ts';
 import { renderTemplate } from './template.ts';
-import { helloworldVersion, runsBookinfo } from '../topology.ts';
+import { helloworldVersion, runsBookinfo } from '../model/topology.ts';
 
 /** Versions with an upstream image of their own; later ones run v1's image under their name. */
 const HELLOWORLD_IMAGE_VERSIONS = ['v1', 'v2'];
@@ -117,7 +117,7 @@ export function renderExamples(config: Config, cluster: ClusterConfig): K8sObjec
 }
 
 /** Gateway + VirtualService of the north-south check, applied on the last cluster by `verify`. */
-export function renderIngress(_config: Config, _cluster: ClusterConfig): K8sObject[] {
+export function renderIngress(): K8sObject[] {
   const { namespace: ns, service, port, path } = EXAMPLES.helloworld;
   const objects = renderTemplate('examples/ingress.yaml', {
     namespace: ns,

@@ -1,6 +1,6 @@
 // Who federates with whom: every cluster's trust domain with every other's.
-import type { ClusterConfig, Config } from '../config.ts';
-import { SPIRE_SERVER } from '../names.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import { SPIRE_SERVER } from '../model/names.ts';
 
 export interface RenderFacts {
   /**

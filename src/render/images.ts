@@ -1,6 +1,6 @@
 // Container images. Registries come from the config; tags that are not
 // versions the user picks are pinned here.
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 
 export const DEFAULT_SPIRE_REGISTRY = 'ghcr.io/spiffe';
 export const DEFAULT_EXAMPLES_REGISTRY = 'docker.io/istio';
@@ -46,7 +46,7 @@ export function spireImages(config: Config): SpireImages {
     registrar:
       config.images.spireRegistrar || `${registrarRegistry}/k8s-workload-registrar:${version}`,
     csiDriver: `${registry}/spiffe-csi-driver:${SPIFFE_CSI_DRIVER_TAG}`,
-    nodeDriverRegistrar: NODE_DRIVER_REGISTRAR_IMAGE,
+    nodeDriverRegistrar: config.images.nodeDriverRegistrar || NODE_DRIVER_REGISTRAR_IMAGE,
   };
 }
 

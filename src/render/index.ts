@@ -1,9 +1,14 @@
 // Rendering: Config (+ facts learnt from the clusters) -> the Kubernetes
-// objects of each install phase on each cluster. Pure apart from reading the
-// templates under manifests/.
+// objects of each install phase on each cluster. Pure: the templates of
+// manifests/ are embedded in the bundle.
 import YAML from 'yaml';
-import { INSTALL_PHASES, type ClusterConfig, type Config, type InstallPhase } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
+import {
+  INSTALL_PHASES,
+  type ClusterConfig,
+  type Config,
+  type InstallPhase,
+} from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 import { renderCertManager } from './cert-manager.ts';
 import { renderExamples } from './examples.ts';
 import type { RenderFacts } from './federation.ts';
@@ -13,8 +18,7 @@ import { renderSpire } from './spire.ts';
 export type { RenderFacts } from './federation.ts';
 export { renderCacertsCertificate } from './cert-manager.ts';
 export { renderIngress } from './examples.ts';
-export { labelObject, isClusterScoped } from './labels.ts';
-export { manifestsRoot } from './template.ts';
+export { labelObject } from './labels.ts';
 
 export interface RenderedPhase {
   phase: InstallPhase;

@@ -4,7 +4,7 @@
 // keeps `image: auto`, never starts, and no re-apply of the Deployment fixes
 // it. So the istio phase applies everything else first, probes the injector,
 // then the gateways (as `istioctl install` waits for Pilot before them).
-import type { K8sObject } from '../k8s-object.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 
 /** The placeholder image the injector replaces. */
 export const INJECTED_IMAGE = 'auto';

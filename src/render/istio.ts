@@ -3,9 +3,9 @@
 // east-west gateway, plus the few mesh objects applied next to them.
 import semver from 'semver';
 import YAML from 'yaml';
-import type { ClusterConfig, Config } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
-import { ISTIO_NAMESPACE } from '../names.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { ISTIO_NAMESPACE } from '../model/names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
 import { federationAnnotations, otherClusters, type RenderFacts } from './federation.ts';
 import { mergePatch, type OverlaySpec } from './istio-overlay.ts';

@@ -2,7 +2,7 @@
 // documented for SPIRE 1.5 (spiffe/spire v1.5.1 doc/spire_server.md,
 // doc/spire_agent.md, doc/plugin_*.md and
 // support/k8s/k8s-workload-registrar/README.md).
-import type { ClusterConfig, Config } from '../config.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
 import { CERT_MANAGER_ISSUER } from './cert-manager.ts';
 import {
   bundleEndpointUrl,
@@ -11,7 +11,7 @@ import {
   type RenderFacts,
 } from './federation.ts';
 import { attr, block, writeHcl, type HclEntry } from './hcl.ts';
-import { CERT_MANAGER_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
+import { CERT_MANAGER_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 
 export const SPIRE_PATHS = {
   serverConfigDir: '/run/spire/config',

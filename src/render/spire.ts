@@ -2,9 +2,9 @@
 // federated with every other cluster's, its workload registrar, and the agents
 // with the SPIFFE CSI driver.
 import { createHash } from 'node:crypto';
-import type { ClusterConfig, Config } from '../config.ts';
-import type { K8sObject } from '../k8s-object.ts';
-import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../names.ts';
+import type { ClusterConfig, Config } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import type { RenderFacts } from './federation.ts';
 import { curlImage, spireImages } from './images.ts';
 import { labelObject } from './labels.ts';

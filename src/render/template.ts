@@ -1,12 +1,10 @@
-// Loads the YAML templates under manifests/ and fills their `{{name}}`
+// Parses the YAML templates of manifests/ (embedded at build time) and fills their `{{name}}`
 // placeholders. Substitution happens on the parsed tree, never on YAML text, so
 // a value is always data: it cannot add keys, documents or anchors. A string
 // that is exactly one placeholder takes the value as is (a list, a map, a
 // number); a placeholder inside a longer string takes its text.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { MANIFESTS } from './manifests.generated.ts';
 
 export type TemplateValue =
   | string
@@ -20,45 +18,31 @@ export type TemplateValues = Readonly<Record<string, TemplateValue>>;
 const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
 const WHOLE_PLACEHOLDER = /^\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}$/;
 
+/** Template files by path under manifests/, as text. */
+export type TemplateSource = Readonly<Record<string, string>>;
+
+const parsed = new WeakMap<TemplateSource, Map<string, unknown[]>>();
+
 /**
- * The manifests/ folder. Found by walking up from this module to the first
- * folder holding both action.yml and manifests/, which works from src/render/
- * as from the bundled dist/index.js; MESH_FEDERATION_MANIFESTS (a path to the
- * manifests folder itself) overrides the search.
+ * The documents of one template file (path relative to manifests/), parsed
+ * once per process. The templates are embedded in the bundle at build time.
  */
-export function manifestsRoot(): string {
-  const override = process.env.MESH_FEDERATION_MANIFESTS;
-  if (override) return resolve(override);
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'action.yml')) && existsSync(join(dir, 'manifests'))) {
-      return join(dir, 'manifests');
-    }
-    if (dirname(dir) === dir) {
-      throw new Error(
-        `cannot find the manifests/ folder: no folder above ${start} holds both action.yml and manifests/ (set MESH_FEDERATION_MANIFESTS to its path)`,
-      );
-    }
-  }
-}
-
-const parsed = new Map<string, unknown[]>();
-
-/** The documents of one template file (path relative to manifests/), parsed once per process. */
-export function loadTemplate(file: string): unknown[] {
-  const root = manifestsRoot();
-  const path = join(root, file);
-  const cached = parsed.get(path);
+export function loadTemplate(file: string, source: TemplateSource = MANIFESTS): unknown[] {
+  const cache = parsed.get(source) ?? new Map<string, unknown[]>();
+  parsed.set(source, cache);
+  const cached = cache.get(file);
   if (cached) return cached;
+  const text = source[file];
+  if (text === undefined) throw new Error(`manifests/${file}: no such template`);
   const docs: unknown[] = [];
-  for (const doc of YAML.parseAllDocuments(readFileSync(path, 'utf8'))) {
+  for (const doc of YAML.parseAllDocuments(text)) {
     if (doc.errors.length > 0) {
       throw new Error(`manifests/${file}: invalid YAML: ${doc.errors[0]?.message}`);
     }
     const value: unknown = doc.toJS();
     if (value !== null && value !== undefined) docs.push(value);
   }
-  parsed.set(path, docs);
+  cache.set(file, docs);
   return docs;
 }
 
@@ -106,6 +90,10 @@ export function substitute(node: unknown, values: TemplateValues, where: string)
 }
 
 /** Every document of a template file with its placeholders filled. */
-export function renderTemplate(file: string, values: TemplateValues): unknown[] {
-  return loadTemplate(file).map((doc) => substitute(doc, values, `manifests/${file}`));
+export function renderTemplate(
+  file: string,
+  values: TemplateValues,
+  source: TemplateSource = MANIFESTS,
+): unknown[] {
+  return loadTemplate(file, source).map((doc) => substitute(doc, values, `manifests/${file}`));
 }

@@ -1,6 +1,6 @@
 // Markdown pieces for the job summary. Cells are escaped so a value can never
 // break a table (or inject markup).
-import type { CheckStatus } from '../verify/check.ts';
+import type { CheckStatus } from '../model/check.ts';
 import type { PhaseStatus } from './summary.ts';
 
 export function escapeCell(value: string): string {

@@ -4,12 +4,13 @@
 // full data stays in `result` and manifests-dir.
 import * as core from '@actions/core';
 import YAML from 'yaml';
-import type { Config } from '../config.ts';
-import { formatDuration } from '../duration.ts';
-import type { PhaseResult } from '../phases/types.ts';
+import type { Config } from '../config/config.ts';
+import { formatDuration } from '../config/duration.ts';
+import type { PhaseResult } from '../model/results.ts';
 import type { OverlaySpec } from '../render/istio-overlay.ts';
-import { checkStatus, type CheckStatus } from '../verify/check.ts';
+import { checkStatus, type CheckStatus } from '../model/check.ts';
 import { checkVerdict, markdownTable, phaseVerdict } from './markdown.ts';
+import { phaseSections } from './sections.ts';
 
 const SUMMARY_LIMIT = 900 * 1024;
 
@@ -43,6 +44,8 @@ export interface ResultOutput {
       changed: number;
       unchanged: number;
       deleted: number;
+      /** API calls retried after a passing failure (network, 429, 5xx). */
+      retries: number;
       notes: string[];
       error?: string;
     }[];
@@ -99,6 +102,7 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
           changed: n('changed'),
           unchanged: n('unchanged'),
           deleted: n('deleted'),
+          retries: c.retries ?? 0,
           notes: c.notes,
           ...(c.error ? { error: c.error } : {}),
         };
@@ -165,7 +169,7 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
             String(c.unchanged),
             ...(phase.phase === 'cleanup' ? [String(c.deleted)] : []),
             formatDuration(c.durationMs),
-            c.notes.join('; '),
+            [...c.notes, ...(c.retries ? [`${c.retries} API calls retried`] : [])].join('; '),
           ]),
         ),
       );
@@ -180,7 +184,7 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
       parts.push(
         `Not run (so not proven): ${phase.notRun.map((n) => `\`${n}\``).join(', ')}. Set \`verify-checks\` to run them.`,
       );
-    for (const section of source.sections)
+    for (const section of phaseSections(config, source))
       parts.push(`#### ${section.title}\n\n${section.markdown}`);
   }
   let text = parts.join('\n\n') + '\n';

@@ -1,7 +1,7 @@
 // The traffic tables of the summary: answers per version and cluster, their
 // share, failures and latency, from a traffic check's details.
-import type { TrafficSummary } from '../verify/traffic.ts';
-import type { Check } from '../verify/check.ts';
+import type { TrafficSummary } from '../model/evidence.ts';
+import type { Check } from '../model/check.ts';
 import { markdownTable, verdict } from './markdown.ts';
 
 export function trafficSection(check: Check): { title: string; markdown: string } | undefined {

@@ -1,6 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as core from '@actions/core';
+import * as tc from '@actions/tool-cache';
 import { sha256File } from './checksum.ts';
+import { requireExactVersion, type ArtifactSource } from './download.ts';
 
 /**
  * What we knew about a cached file when we put it in the tool cache. tool-cache itself keeps
@@ -58,4 +61,26 @@ export async function verifyCachedFile(dir: string, file: string): Promise<Cache
     };
   }
   return { ok: true, record };
+}
+
+/**
+ * The tool-cache folder holding `file` of this version (exact versions only),
+ * when the file still has the sha256 recorded at install; a cached copy that
+ * fails that check is named in a warning and left, so the caller downloads.
+ */
+export async function verifiedCacheDir(
+  source: ArtifactSource,
+  tool: string,
+  arch: string,
+  file: string,
+): Promise<{ dir: string; sha256: string } | undefined> {
+  requireExactVersion(source);
+  const cached = tc.find(tool, source.version, arch);
+  if (!cached) return undefined;
+  const check = await verifyCachedFile(cached, file);
+  if (check.ok) return { dir: cached, sha256: check.record.sha256 };
+  core.warning(
+    `Cached ${source.component} ${source.version} failed verification (${check.reason}); downloading it again.`,
+  );
+  return undefined;
 }

@@ -3,16 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
-import { verifyCachedFile, writeCacheRecord } from './cache-record.ts';
+import { verifiedCacheDir, writeCacheRecord } from './cache-record.ts';
 import { sha256Text } from './checksum.ts';
-import {
-  artifactUrl,
-  displayUrl,
-  downloadArtifact,
-  removeQuietly,
-  requireExactVersion,
-  type ArtifactSource,
-} from './download.ts';
+import { artifactUrl, displayUrl, downloadArtifact, removeQuietly } from './download.ts';
+import type { ArtifactSource } from './download.ts';
 
 const TOOL = 'cert-manager-manifest';
 const FILE = 'cert-manager.yaml';
@@ -30,18 +24,10 @@ export async function fetchCertManagerManifest(version: string, baseUrl: string)
     versionInput: 'cert-manager-version',
     baseUrlInput: 'cert-manager-base-url',
   };
-  requireExactVersion(source);
-
-  const cached = tc.find(TOOL, version, ARCH);
-  if (cached) {
-    const check = await verifyCachedFile(cached, FILE);
-    if (check.ok) {
-      core.info(`Using cached cert-manager ${version} manifest, sha256 ${check.record.sha256}`);
-      return readFile(join(cached, FILE), 'utf8');
-    }
-    core.warning(
-      `Cached cert-manager ${version} manifest failed verification (${check.reason}); downloading it again.`,
-    );
+  const hit = await verifiedCacheDir(source, TOOL, ARCH, FILE);
+  if (hit) {
+    core.info(`Using cached cert-manager ${version} manifest, sha256 ${hit.sha256}`);
+    return readFile(join(hit.dir, FILE), 'utf8');
   }
 
   const url = artifactUrl(baseUrl, version, FILE);

@@ -2,19 +2,19 @@ import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
-import { verifyCachedFile, writeCacheRecord } from './cache-record.ts';
+import { verifiedCacheDir, writeCacheRecord } from './cache-record.ts';
 import { parseSha256File, sha256File } from './checksum.ts';
-import {
-  artifactUrl,
-  displayUrl,
-  downloadArtifact,
-  removeQuietly,
-  requireExactVersion,
-  type ArtifactSource,
-} from './download.ts';
+import { artifactUrl, displayUrl, downloadArtifact, removeQuietly } from './download.ts';
+import type { ArtifactSource } from './download.ts';
 import { istioPlatform } from './platform.ts';
 
 const TOOL = 'istioctl';
+
+/** The verified binary: its path, and the sha256 it was checked against on this run. */
+export interface InstalledIstioctl {
+  path: string;
+  sha256: string;
+}
 
 /**
  * Installs istioctl <version> from `<base>/<version>/istioctl-<version>-<os>-<arch>.tar.gz`,
@@ -27,28 +27,23 @@ const TOOL = 'istioctl';
  * someone who can rewrite both files in the tool cache; re-checking against the mirror on every
  * run would, but would make every run depend on the mirror, which a cache exists to avoid.
  */
-export async function installIstioctl(version: string, baseUrl: string): Promise<string> {
+export async function installIstioctl(
+  version: string,
+  baseUrl: string,
+): Promise<InstalledIstioctl> {
   const source: ArtifactSource = {
     component: TOOL,
     version,
     versionInput: 'istio-version',
     baseUrlInput: 'istioctl-base-url',
   };
-  requireExactVersion(source);
   const platform = istioPlatform();
-
-  const cached = tc.find(TOOL, version, platform);
-  if (cached) {
-    const check = await verifyCachedFile(cached, TOOL);
-    if (check.ok) {
-      core.info(`Using cached istioctl ${version} (${platform}), sha256 ${check.record.sha256}`);
-      const binary = join(cached, TOOL);
-      await chmod(binary, 0o755);
-      return binary;
-    }
-    core.warning(
-      `Cached istioctl ${version} failed verification (${check.reason}); downloading it again.`,
-    );
+  const hit = await verifiedCacheDir(source, TOOL, platform, TOOL);
+  if (hit) {
+    core.info(`Using cached istioctl ${version} (${platform}), sha256 ${hit.sha256}`);
+    const binary = join(hit.dir, TOOL);
+    await chmod(binary, 0o755);
+    return { path: binary, sha256: hit.sha256 };
   }
   return downloadAndCache(source, baseUrl, platform);
 }
@@ -57,7 +52,7 @@ async function downloadAndCache(
   source: ArtifactSource,
   baseUrl: string,
   platform: string,
-): Promise<string> {
+): Promise<InstalledIstioctl> {
   const { version } = source;
   const archiveUrl = artifactUrl(baseUrl, version, `istioctl-${version}-${platform}.tar.gz`);
   const checksumUrl = `${archiveUrl}.sha256`;
@@ -87,10 +82,11 @@ async function downloadAndCache(
           'check the istioctl-base-url input.',
       );
     }
+    const sha256 = await sha256File(binary);
     // Written before cacheDir so the record exists by the time tool-cache marks the entry complete.
     await writeCacheRecord(extracted, {
       file: TOOL,
-      sha256: await sha256File(binary),
+      sha256,
       sourceUrl: displayUrl(archiveUrl),
       sourceSha256: actual,
     });
@@ -98,7 +94,7 @@ async function downloadAndCache(
     const installed = join(dir, TOOL);
     await chmod(installed, 0o755);
     core.info(`Installed istioctl ${version} (${platform}) at ${installed}`);
-    return installed;
+    return { path: installed, sha256 };
   } finally {
     await removeQuietly(archive);
     if (extracted) await removeQuietly(extracted);

@@ -13,10 +13,16 @@ import YAML from 'yaml';
 import { up } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
-import { explain, runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
+import {
+  explain,
+  filesUnder,
+  runAction,
+  type ActionRun,
+} from '../../__tests__/helpers/run-action.ts';
+import { kubectlJson as listOrObject, labelledObjects, refOf, type Listed } from './labelled.ts';
+import { decodeKubeconfig } from '../../src/config/kubeconfig.ts';
 
 const run = promisify(execFile);
-const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
 const CONTEXTS = ['cluster-1', 'cluster-2'];
 
 let kubeconfig = '';
@@ -30,58 +36,29 @@ const timings: Record<string, number> = {};
 const inputs = (phase: string): Record<string, string> =>
   rigActionInputs(phase, kubeconfig, CONTEXTS, artifacts);
 
-async function kubectlJson(
-  context: string,
-  args: string[],
-): Promise<{
-  items: {
-    kind: string;
-    metadata: { name: string; namespace?: string; resourceVersion: string };
-  }[];
-}> {
-  const file = kubeconfigFile;
-  const { stdout } = await run(
-    kubectl,
-    ['--kubeconfig', file, '--context', context, ...args, '-o', 'json'],
-    { maxBuffer: 256 * 1024 * 1024 },
-  );
-  return JSON.parse(stdout);
+async function kubectlJson(context: string, args: string[]): Promise<{ items: Listed[] }> {
+  return (await listOrObject(kubectl, kubeconfigFile, context, args)) as { items: Listed[] };
 }
 
 /**
- * Every object of any listable kind carrying our label, with what would show a
- * write of ours: the resourceVersion, or, for objects whose controllers keep
- * writing their status (an HPA without a metrics server, a Deployment), a digest
- * of everything but status and bookkeeping.
+ * Every labelled object, with what would show a write of ours: the
+ * resourceVersion, or, for objects whose controllers keep writing their status
+ * (an HPA without a metrics server, a Deployment), a digest of everything but
+ * status and bookkeeping.
  */
 async function owned(context: string): Promise<Map<string, string>> {
-  const file = kubeconfigFile;
-  const { stdout } = await run(kubectl, [
-    '--kubeconfig',
-    file,
-    '--context',
-    context,
-    'api-resources',
-    '--verbs=list',
-    '-o',
-    'name',
-  ]);
-  const kinds = stdout
-    .split('\n')
-    .filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
-  const list = await kubectlJson(context, ['get', kinds.join(','), '-A', '-l', OWNED]);
+  const items = await labelledObjects(kubectl, kubeconfigFile, context);
   return new Map(
-    list.items.map((o) => {
-      const ref = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-      if (!('status' in o)) return [ref, `rv ${o.metadata.resourceVersion}`];
-      const { status: _status, ...rest } = o as typeof o & { status: unknown };
+    items.map((o) => {
+      if (!('status' in o)) return [refOf(o), `rv ${o.metadata.resourceVersion}`];
+      const { status: _status, ...rest } = o;
       const {
         resourceVersion: _rv,
         managedFields: _mf,
         ...metadata
       } = rest.metadata as typeof o.metadata & { managedFields?: unknown };
       return [
-        ref,
+        refOf(o),
         `digest ${createHash('sha256')
           .update(JSON.stringify({ ...rest, metadata }))
           .digest('hex')}`,
@@ -232,6 +209,46 @@ test('a second all changes nothing and reports every object unchanged', async ()
   }
 });
 
+/**
+ * A failed run leaves a diagnostics folder a person can read to find the
+ * cause, and not one credential or Secret value in it.
+ */
+async function diagnosticsFolderOfAFailure(r: ActionRun, failed: string[]): Promise<void> {
+  const dir = r.outputs['diagnostics-dir'] ?? '';
+  assert.ok(dir !== '' && fs.existsSync(path.join(dir, 'README.md')), explain(r));
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  for (const title of failed) assert.ok(readme.includes(`- ${title}: `), `${title} in:\n${readme}`);
+  for (const cluster of CONTEXTS) {
+    for (const file of ['events.txt', 'spire-entries.txt', 'spire-bundles.txt'])
+      assert.ok(fs.existsSync(path.join(dir, cluster, file)), `${cluster}/${file}`);
+    assert.match(
+      fs.readFileSync(path.join(dir, cluster, 'spire-entries.txt'), 'utf8'),
+      /spiffe:\/\//,
+      'the SPIRE server answered entry show',
+    );
+  }
+  const files = filesUnder(dir).map((f) => fs.readFileSync(f, 'utf8'));
+  const secretValues = await Promise.all(
+    CONTEXTS.map(async (c) =>
+      Object.values(
+        (
+          (await kubectlJson(c, ['get', 'secret', '-n', 'istio-system', 'cacerts'])) as unknown as {
+            data: Record<string, string>;
+          }
+        ).data,
+      ),
+    ),
+  );
+  const forbidden = [
+    ...decodeKubeconfig('kubeconfig', kubeconfig).credentials,
+    ...secretValues.flat(),
+    'PRIVATE KEY',
+  ].filter((s) => s.length >= 8);
+  for (const text of files)
+    for (const secret of forbidden)
+      assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 12)}…) is in the diagnostics`);
+}
+
 test('rotate re-issues cacerts with the new lifetime through the real cert-manager; without istiod the pickup check fails', async () => {
   const before = await kubectlJson('cluster-1', ['get', 'secret', '-n', 'istio-system', 'cacerts']);
   const r = await runAction(inputs('rotate'));
@@ -249,7 +266,16 @@ test('rotate re-issues cacerts with the new lifetime through the real cert-manag
     );
     assert.equal(pickup?.ok, false);
     assert.match(pickup?.reason ?? '', /istiod did not log the new CA certificate/);
+    // Each failed check is an annotation on the run's page, titled phase · check · cluster.
+    assert.match(
+      r.stdout,
+      new RegExp(`^::error title=rotate · istiod-pickup · ${cluster}::istiod did not log`, 'm'),
+    );
   }
+  await diagnosticsFolderOfAFailure(
+    r,
+    CONTEXTS.map((c) => `rotate · istiod-pickup · ${c}`),
+  );
   const cert = (await kubectlJson('cluster-1', [
     'get',
     'certificate',
@@ -273,6 +299,110 @@ test('rotate re-issues cacerts with the new lifetime through the real cert-manag
   // Put the seed's lifetime back for the tests that follow.
   const back = await runAction(inputs('cert-manager'));
   assert.equal(back.code, 0, explain(back));
+});
+
+test('a federated bundle removed from one server turns verify red, naming it; spire puts it back', async () => {
+  await run(kubectl, [
+    '--kubeconfig',
+    kubeconfigFile,
+    '--context',
+    'cluster-1',
+    'exec',
+    '-n',
+    'spire',
+    'spire-server-0',
+    '-c',
+    'spire-server',
+    '--',
+    './bin/spire-server',
+    'bundle',
+    'delete',
+    '-id',
+    'spiffe://bar.com',
+    '-mode',
+    'dissociate',
+    '-socketPath',
+    '/run/spire/sockets/server.sock',
+  ]);
+  const red = await runAction({ ...inputs('verify'), 'verify-checks': 'federation' });
+  assert.equal(red.code, 1, explain(red));
+  const name = 'federated bundle bar.com on foo.com';
+  const check = result(red).phases[0]?.checks.find((c) => c.name === name);
+  assert.equal(check?.ok, false);
+  assert.match(
+    check?.reason ?? '',
+    /missing bundle: foo\.com's server holds no bundle for bar\.com/,
+  );
+  assert.match(
+    red.stdout,
+    new RegExp(`^::error title=verify · ${name} · cluster-1::missing bundle`, 'm'),
+  );
+  await diagnosticsFolderOfAFailure(red, [`verify · ${name} · cluster-1`]);
+  assert.doesNotMatch(
+    fs.readFileSync(
+      path.join(red.outputs['diagnostics-dir'] ?? '', 'cluster-1', 'spire-bundles.txt'),
+      'utf8',
+    ),
+    /bar\.com/,
+    'the diagnostics show the bundle missing',
+  );
+
+  const repair = await runAction(inputs('spire'));
+  assert.equal(repair.code, 0, explain(repair));
+  const green = await runAction({ ...inputs('verify'), 'verify-checks': 'federation' });
+  assert.equal(green.code, 0, explain(green));
+  assert.equal(green.outputs['diagnostics-dir'], undefined, 'no failure, no diagnostics');
+
+  // `-mode dissociate` also stripped bar.com from the entries' federatesWith,
+  // and the registrar never puts it back on an existing entry (1.5.1 compares
+  // only SPIFFE ID, parent and DNS names): new pods get new entries.
+  for (const namespace of ['helloworld', 'sleep'])
+    await run(kubectl, [
+      '--kubeconfig',
+      kubeconfigFile,
+      '--context',
+      'cluster-1',
+      'delete',
+      'pods',
+      '--all',
+      '-n',
+      namespace,
+      '--wait=false',
+    ]);
+  let identities = await runAction({ ...inputs('verify'), 'verify-checks': 'identities' });
+  for (let i = 0; i < 20 && identities.code !== 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    identities = await runAction({ ...inputs('verify'), 'verify-checks': 'identities' });
+  }
+  assert.equal(identities.code, 0, explain(identities));
+});
+
+test('two runs at once never interleave: one waits for the other’s run lock, naming it', async () => {
+  // The same run twice: both do the same work before they reach for the lock
+  // (an `all` checks its istio-overlay with istioctl first), so they meet
+  // there. A short run against a long one may be over before the other looks.
+  const [a, b] = await Promise.all([runAction(inputs('all')), runAction(inputs('all'))]);
+  assert.equal(a.code, 0, explain(a));
+  assert.equal(b.code, 0, explain(b));
+  const waited = [a, b].filter((r) => /waiting: the cluster is locked by a run on /.test(r.stdout));
+  // At least one waited; in the full suite both have been seen waiting (for a
+  // lock an earlier test's run left behind, not yet explained), never none.
+  assert.ok(waited.length >= 1, 'a run waited for the other');
+  for (const context of CONTEXTS) {
+    const { stdout } = await run(kubectl, [
+      '--kubeconfig',
+      kubeconfigFile,
+      '--context',
+      context,
+      'get',
+      'leases',
+      '-n',
+      'kube-system',
+      '-o',
+      'name',
+    ]);
+    assert.doesNotMatch(stdout, /mesh-federation-run/, `${context}: the lock is released`);
+  }
 });
 
 test('every cluster’s IstioOperators pass istioctl manifest generate', async () => {

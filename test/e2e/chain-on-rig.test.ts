@@ -19,7 +19,7 @@ import { up } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
-import { analyzeChain, type ChainEvidence } from '../../src/verify/chain.ts';
+import { analyzeChain, type ChainEvidence } from '../../src/analyze/chain.ts';
 
 const run = promisify(execFile);
 const CONTEXTS = ['cluster-1', 'cluster-2'];

@@ -22,7 +22,7 @@ import { CERT_MANAGER_CONTROLLER } from '../rig/components.ts';
 import { rigLayout, type ClusterLayout } from '../rig/layout.ts';
 import { status, up, type ComponentStatus, type RigInfo } from '../rig/rig.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
-import { SPIRE_SERVER } from '../../src/names.ts';
+import { SPIRE_SERVER } from '../../src/model/names.ts';
 
 const run = promisify(execFile);
 const rig = rigLayout();

@@ -134,7 +134,8 @@ export class Supervised {
 /** The add-ons of one cluster; `reconcile` is called on CRD events and on a timer. */
 export class ClusterAddons {
   private readonly certManager: Supervised;
-  private readonly registrar: Supervised;
+  /** Absent when the action's own registrar runs on a real node (MESH_RIG_REAL has spire). */
+  private readonly registrar: Supervised | undefined;
   private readonly creds: ApiCredentials;
   private readonly log: (line: string) => void;
   private gateCrd: CrdLike | undefined;
@@ -147,13 +148,14 @@ export class ClusterAddons {
     bin: Binaries,
     creds: ApiCredentials,
     log: (line: string) => void,
+    realSpire = false,
   ) {
     this.creds = creds;
     this.log = log;
     this.certManager = new Supervised(certManagerSpec(layout, bin), log);
-    this.registrar = new Supervised(registrarSpec(layout, bin), log, () =>
-      writeRegistrarConfig(layout),
-    );
+    this.registrar = realSpire
+      ? undefined
+      : new Supervised(registrarSpec(layout, bin), log, () => writeRegistrarConfig(layout));
   }
 
   /** The watched `certificates.cert-manager.io` CRD changed (undefined: it is gone). */
@@ -184,7 +186,7 @@ export class ClusterAddons {
   }
 
   private async pass(): Promise<void> {
-    await this.registrar.ensure(true, 'pods and nodes are enough');
+    await this.registrar?.ensure(true, 'pods and nodes are enough');
     if (!crdEstablished(this.gateCrd)) {
       this.noteWaiting('');
       const state = !this.gateCrd

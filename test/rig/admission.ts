@@ -3,9 +3,16 @@
 // injectedImagePatch). It listens on the webhook Service's loopback ClusterIP and port
 // (where the API server sends the call) and presents a certificate for the name the API
 // server asks for (<service>.<namespace>.svc), signed by the rig's admission CA, which the
-// controller injects into the webhook configuration's caBundle.
+// controller injects into the webhook configuration's caBundle. A webhook whose own pods run
+// on a real node (test/rig/node) is not answered here: ClusterIP:port is a TCP relay to them.
 
 import { createServer, type Server } from 'node:https';
+import {
+  connect,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { issueCert, type CertPem } from './certs.ts';
@@ -16,16 +23,33 @@ export interface WebhookTarget {
   port: number;
   /** namespace/name of the Service, for the log. */
   service: string;
+  /**
+   * Ready pods on a real node (test/rig/node) that serve the webhook themselves: connections to
+   * ClusterIP:port are relayed to one of them at the TCP level (the API server's TLS session
+   * ends in the pod, verified against the webhook's own caBundle) instead of answered here.
+   */
+  relayTo?: { ip: string; port: number }[];
 }
 
 type Log = (line: string) => void;
 
 interface Listener {
   target: WebhookTarget;
-  server: Server;
+  server: Server | NetServer;
+  /** Open relayed connections (a net.Server has no closeAllConnections). */
+  sockets: Set<Socket>;
 }
 
 const key = (t: WebhookTarget) => `${t.ip}:${t.port}`;
+/** What a listener does: a change (allow-all <-> relay, other pods) replaces it. */
+const mode = (t: WebhookTarget) =>
+  t.relayTo ? `relay ${t.relayTo.map((b) => `${b.ip}:${b.port}`).join(',')}` : 'allow-all';
+
+function closeListener(l: Listener): void {
+  l.server.close();
+  if ('closeAllConnections' in l.server) l.server.closeAllConnections();
+  for (const s of l.sockets) s.destroy();
+}
 
 /** Istio's injection webhook path (`/inject`, or `/inject/cluster/<c>/net/<n>`). */
 const INJECT_PATH = '/inject';
@@ -94,16 +118,67 @@ export class AdmissionServers {
   async reconcile(cluster: string, targets: WebhookTarget[]): Promise<void> {
     const wanted = new Map(targets.map((t) => [key(t), t]));
     for (const [k, l] of this.listeners) {
-      if (l.target.cluster === cluster && !wanted.has(k)) {
+      const want = wanted.get(k);
+      if (l.target.cluster === cluster && (!want || mode(want) !== mode(l.target))) {
         this.listeners.delete(k);
-        l.server.close();
-        l.server.closeAllConnections();
-        this.log(`admission ${cluster} stop https://${k} (${l.target.service})`);
+        // The same ClusterIP:port may be bound again right below.
+        await new Promise<void>((resolve) => {
+          l.server.once('close', () => resolve());
+          closeListener(l);
+          setTimeout(resolve, 2000).unref();
+        });
+        this.log(`admission ${cluster} stop ${mode(l.target)} on ${k} (${l.target.service})`);
       }
     }
     for (const [k, t] of wanted) {
-      if (!this.listeners.has(k)) await this.listen(t);
+      if (this.listeners.has(k)) continue;
+      if (t.relayTo) await this.relay(t);
+      else await this.listen(t);
     }
+  }
+
+  /** TCP relay from ClusterIP:port to the webhook's own pods (round robin). */
+  private async relay(t: WebhookTarget): Promise<void> {
+    const backends = t.relayTo ?? [];
+    const sockets = new Set<Socket>();
+    let next = 0;
+    const server = createNetServer((client) => {
+      const b = backends[next++ % backends.length]!;
+      const upstream = connect(b.port, b.ip);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+      }
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', (err) => {
+        this.log(`admission ${t.cluster} relay ${key(t)} -> ${b.ip}:${b.port}: ${err.message}`);
+        client.destroy();
+      });
+      client.pipe(upstream).pipe(client);
+    });
+    await this.bind(
+      t,
+      { target: t, server, sockets },
+      `relay tcp://${key(t)} to ${mode(t).slice(6)}`,
+    );
+  }
+
+  private async bind(t: WebhookTarget, l: Listener, what: string): Promise<void> {
+    const { server } = l;
+    this.listeners.set(key(t), l);
+    await new Promise<void>((resolve) => {
+      server.once('error', (err) => {
+        this.listeners.delete(key(t));
+        this.log(
+          `admission ${t.cluster} cannot listen on ${key(t)} (${t.service}): ${err.message}`,
+        );
+        resolve();
+      });
+      server.listen(t.port, t.ip, () => {
+        this.log(`admission ${t.cluster} ${what} for ${t.service}`);
+        resolve();
+      });
+    });
   }
 
   private async listen(t: WebhookTarget): Promise<void> {
@@ -122,20 +197,7 @@ export class AdmissionServers {
       },
       (req, res) => this.handle(t, req, res),
     );
-    this.listeners.set(key(t), { target: t, server });
-    await new Promise<void>((resolve) => {
-      server.once('error', (err) => {
-        this.listeners.delete(key(t));
-        this.log(
-          `admission ${t.cluster} cannot listen on https://${key(t)} (${t.service}): ${err.message}`,
-        );
-        resolve();
-      });
-      server.listen(t.port, t.ip, () => {
-        this.log(`admission ${t.cluster} serve https://${key(t)} for ${t.service}`);
-        resolve();
-      });
-    });
+    await this.bind(t, { target: t, server, sockets: new Set() }, `serve https://${key(t)}`);
   }
 
   private handle(t: WebhookTarget, req: IncomingMessage, res: ServerResponse): void {
@@ -184,10 +246,7 @@ export class AdmissionServers {
   }
 
   closeAll(): void {
-    for (const l of this.listeners.values()) {
-      l.server.close();
-      l.server.closeAllConnections();
-    }
+    for (const l of this.listeners.values()) closeListener(l);
     this.listeners.clear();
   }
 }

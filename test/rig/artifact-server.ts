@@ -3,6 +3,9 @@
 //   /istio/<V>/istioctl-<V>-linux-amd64.tar.gz (+ .sha256, "<hex> <name>")  the rig-built istioctl
 //   /cert-manager/<V>/cert-manager.yaml                                     see cert-manager-manifest.ts
 // Use startArtifactServer() from tests, or `node test/rig/artifact-server.ts [port]` by hand.
+// MESH_RIG_ISTIOCTL (or the `istioctl` option) serves another istioctl than the rig-built one,
+// under its own stamped version, e.g. bin-build's istioctl-1-22 (1.22.1) for a run whose
+// istiod and proxies are that release (test/rig/node, real mode).
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -38,6 +41,8 @@ export interface ArtifactOptions {
   istioVersion?: string;
   certManagerVersion?: string;
   cacheDir?: string;
+  /** Path of the istioctl binary to serve; defaults to MESH_RIG_ISTIOCTL, then the rig-built one. */
+  istioctl?: string;
 }
 
 /** The version stamped into istioctl (`istioctl version --remote=false`). */
@@ -80,6 +85,8 @@ async function istioctlArchive(
     '--owner=0',
     '--group=0',
     '--numeric-owner',
+    // The release tarball has `istioctl` at its root, whatever the binary is called here.
+    '--transform=s|^.*$|istioctl|',
     '-C',
     dirname(istioctl),
     '-czf',
@@ -92,10 +99,12 @@ async function istioctlArchive(
 
 export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<ArtifactServer> {
   const cacheDir = opts.cacheDir ?? rigLayout().cacheDir;
-  const bin = loadBinaries(cacheDir, ['istioctl']);
-  const istio = opts.istioVersion ?? (await istioctlVersion(bin.istioctl));
+  const istioctl =
+    opts.istioctl ??
+    (process.env.MESH_RIG_ISTIOCTL || loadBinaries(cacheDir, ['istioctl']).istioctl);
+  const istio = opts.istioVersion ?? (await istioctlVersion(istioctl));
   const certManager = opts.certManagerVersion ?? CERT_MANAGER_VERSION;
-  const archive = await istioctlArchive(bin.istioctl, istio, cacheDir);
+  const archive = await istioctlArchive(istioctl, istio, cacheDir);
   const archiveName = basename(archive);
   const digest = await sha256(archive);
   const manifest = certManagerManifest(certManager);

@@ -6,11 +6,37 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { Binaries } from './binaries.ts';
 import { moduleDir } from './gomod.ts';
-import { pkiPaths, SPIRE_BUNDLE_PORT, SPIRE_SERVER_PORT, type ClusterLayout } from './layout.ts';
+import {
+  FAKE_NODE_TAINT,
+  flexVolumeDir,
+  pkiPaths,
+  SPIRE_BUNDLE_PORT,
+  SPIRE_SERVER_PORT,
+  type ClusterLayout,
+} from './layout.ts';
 import type { ProcessSpec } from './processes.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
+
+/** The API server's user towards kubelets (its --kubelet-client-certificate's CN). */
+export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
+
+/** Lets the API server use the kubelet API (exec, logs, port-forward) on webhook-authorizing kubelets. */
+export function kubeletApiAdminBinding(): object {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'mesh-rig:apiserver-kubelet-client' },
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:kubelet-api-admin',
+    },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: KUBELET_CLIENT_USER }],
+  };
+}
 
 export function etcdSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
   const client = `http://127.0.0.1:${c.ports.etcdClient}`;
@@ -66,8 +92,14 @@ export function apiserverSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
       // The API rejects loopback addresses in Endpoints/EndpointSlices (ValidateEndpointIP),
       // so the `kubernetes` endpoint could never be written; don't try every 10 s.
       '--endpoint-reconciler-type=none',
-      // Exec/logs go to the node's InternalIP (127.0.0.1) where kwok serves.
+      // Exec/logs go to the node's InternalIP: 127.0.0.1 where kwok serves, or a real node's
+      // IP (test/rig/node). The API server authenticates as KUBELET_CLIENT_USER (bound to
+      // system:kubelet-api-admin by the rig) and verifies the kubelet's serving certificate
+      // against the cluster CA; kwok serves one too (kwokSpec).
       '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${p.kubeletClientCert}`,
+      `--kubelet-client-key=${p.kubeletClientKey}`,
+      `--kubelet-certificate-authority=${p.caCert}`,
       '--allow-privileged=true',
       '--profiling=false',
     ],
@@ -83,7 +115,7 @@ function componentKubeconfigFlags(c: ClusterLayout): string[] {
   ];
 }
 
-export function controllerManagerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+export function controllerManagerSpec(c: ClusterLayout, bin: Binaries, real = false): ProcessSpec {
   const p = pkiPaths(c);
   return {
     name: 'kube-controller-manager',
@@ -101,8 +133,14 @@ export function controllerManagerSpec(c: ClusterLayout, bin: Binaries): ProcessS
       `--cluster-signing-key-file=${p.caKey}`,
       `--service-cluster-ip-range=${c.serviceCidr}`,
       // Pod IPs are loopback addresses, which the API refuses in EndpointSlices and Endpoints:
-      // these controllers could only fail and retry.
-      '--controllers=*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller',
+      // these controllers could only fail and retry. With real nodes (MESH_RIG_REAL) kube-proxy
+      // and CoreDNS there need EndpointSlices of their pods (10.241.x.y): that controller runs
+      // (and only fails, and retries, for Services whose pods are kwok's).
+      real
+        ? '--controllers=*,-endpoints-controller,-endpointslice-mirroring-controller'
+        : '--controllers=*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller',
+      // Its default is /usr/libexec/kubernetes/kubelet-plugins/volume/exec, which it creates.
+      `--flex-volume-plugin-dir=${flexVolumeDir(c)}`,
     ],
   };
 }
@@ -133,11 +171,16 @@ export function kwokSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
       bin.kwok,
       `--kubeconfig=${pkiPaths(c).kubeconfig}`,
       `--config=${kwokConfigPath(c)}`,
-      '--manage-all-nodes=true',
+      // Only the rig's own fake nodes (nodeObject() sets this annotation): a real node
+      // (test/rig/node) whose kubelet stops must go NotReady, not be taken over by kwok.
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--node-ip=127.0.0.1',
       `--node-port=${c.ports.kwok}`,
       // Without this kwok would listen on 0.0.0.0:<node-port>.
       `--server-address=127.0.0.1:${c.ports.kwok}`,
+      // Signed by the cluster CA: the API server verifies kubelets (--kubelet-certificate-authority).
+      `--tls-cert-file=${pkiPaths(c).kwokServingCert}`,
+      `--tls-private-key-file=${pkiPaths(c).kwokServingKey}`,
       `--cidr=${c.podCidr}`,
       '--node-lease-duration-seconds=40',
     ],
@@ -173,20 +216,65 @@ const KWOK_STAGES = [
   'kustomize/stage/pod/fast/pod-delete.yaml',
 ];
 
-export function writeKwokConfig(c: ClusterLayout): void {
+/** kwok's own pod-ready stage, holding each pod back `delayMs` as a real node's start-up would. */
+function delayPodReady(stage: string, delayMs: number): string {
+  if (delayMs === 0) return stage;
+  const doc = parse(stage) as { metadata: { name: string }; spec: Record<string, unknown> };
+  if (doc.metadata.name !== 'pod-ready') return stage;
+  doc.spec.delay = { durationMilliseconds: delayMs };
+  return stringify(doc).trim();
+}
+
+/**
+ * kwok writes a node's whole status from its stage template. Its templates
+ * write `addresses` only when the node has none, so a node that went NotReady
+ * (its API server restarted and the leases lapsed) and was initialized again
+ * lost its InternalIP, and exec and logs to every kwok pod failed with "no
+ * preferred addresses". The rig's nodes always have the one address kwok
+ * serves on and their name.
+ */
+function nodeAddressesAlwaysWritten(stage: string): string {
+  const doc = parse(stage) as {
+    metadata: { name: string };
+    spec: { next?: { statusTemplate?: string } };
+  };
+  const template = doc.spec.next?.statusTemplate;
+  if (doc.spec.next === undefined || template === undefined || !/^node-/.test(doc.metadata.name))
+    return stage;
+  const conditional = [
+    /\{\{ with \.status\.addresses \}\}\s*\{\{ YAML \. 1 \}\}\s*\{\{ else \}\}/,
+    /\{\{ if or \(not \$hasInternalIP\) \(not \$hasHostname\) \}\}/,
+    /\{\{ if not \$hasInternalIP \}\}/,
+    /\{\{ if not \$hasHostname \}\}/,
+  ];
+  if (!/addresses:/.test(template)) return stage;
+  if (!conditional.some((c) => c.test(template)))
+    throw new Error(`kwok stage ${doc.metadata.name} changed: check nodeAddressesAlwaysWritten`);
+  doc.spec.next.statusTemplate = conditional.reduce(
+    (t, c) => t.replace(c, '{{ if true }}'),
+    template,
+  );
+  return stringify(doc).trim();
+}
+
+export function writeKwokConfig(c: ClusterLayout, podReadyDelayMs: number): void {
   const mod = kwokModuleDir();
-  const stages = KWOK_STAGES.map((f) => readFileSync(join(mod, f), 'utf8').trim());
+  const stages = KWOK_STAGES.map((f) =>
+    nodeAddressesAlwaysWritten(
+      delayPodReady(readFileSync(join(mod, f), 'utf8').trim(), podReadyDelayMs),
+    ),
+  );
   // `kubectl exec` into the spire-server container runs on this machine, in a directory whose
   // bin/spire-server talks to this cluster's own SPIRE server only.
   const clusterExec = stringify({
     apiVersion: 'kwok.x-k8s.io/v1alpha1',
     kind: 'ClusterExec',
-    metadata: { name: 'spire-server' },
+    metadata: { name: SPIRE_SERVER.container },
     spec: {
-      selector: { matchNamespaces: ['spire'] },
+      selector: { matchNamespaces: [SPIRE_NAMESPACE] },
       execs: [
         {
-          containers: ['spire-server'],
+          containers: [SPIRE_SERVER.container],
           local: {
             workDir: c.spireExecDir,
             envs: [{ name: 'MESH_RIG_CLUSTER', value: c.name }],
@@ -339,9 +427,15 @@ metrics_addr = "0"
   writeFileSync(registrarConfigPath(c), conf);
 }
 
-/** Node objects for kwok to manage; no taints, so ordinary workloads schedule on them. */
-export function nodeObject(name: string): object {
+/**
+ * Node objects for kwok to manage; no taints, so ordinary workloads schedule on them. In real
+ * mode they carry FAKE_NODE_TAINT (placement-policy.ts says why).
+ */
+export function nodeObject(name: string, real = false): object {
   return {
+    ...(real
+      ? { spec: { taints: [{ key: FAKE_NODE_TAINT, value: 'true', effect: 'NoSchedule' }] } }
+      : {}),
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {

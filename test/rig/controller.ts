@@ -6,7 +6,10 @@
 //  - Pending PVCs get a hostPath PV pre-bound to them (a tiny provisioner).
 //  - Webhooks with a Service target get the rig's admission CA in caBundle (as cainjector or
 //    istiod would) and an allow-all admission server on the Service's ClusterIP:port while a
-//    Ready pod backs the Service, so the API server's call really happens.
+//    Ready pod backs the Service, so the API server's call really happens. Services with
+//    pods on a real node (test/rig/node; any node but the rig's kwok nodes) are left to those
+//    pods: no caBundle injection, and ClusterIP:port is a TCP relay to the Ready ones' pod IPs
+//    (the API server dials ClusterIPs, which are loopback addresses on the host).
 //  - Pods naming `image: auto` are refused, as a real node would never start them
 //    (injection-policy.ts); the admission server fills that image in for Istio's injector.
 //  - Real add-on programs run on the host (addons.ts): SPIRE's k8s-workload-registrar always,
@@ -19,13 +22,14 @@ import * as k8s from '@kubernetes/client-node';
 import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
 import { AdmissionServers, type WebhookTarget } from './admission.ts';
 import { ensureInjectionPolicy } from './injection-policy.ts';
-import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/names.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
 import {
   apiserverUrl,
   CONTROLLER_REVISION,
   pkiPaths,
+  realSpire,
   rigLayout,
   type ClusterLayout,
   type RigLayout,
@@ -75,6 +79,8 @@ class ClusterController {
   private readonly admission: AdmissionServers;
   private readonly caBundle: string;
   private readonly log: Log;
+  /** The action's SPIRE runs on a real node (MESH_RIG_REAL): its bundle endpoint is an ordinary LB. */
+  private readonly realSpire: boolean;
   synced = false;
 
   constructor(
@@ -83,8 +89,10 @@ class ClusterController {
     caBundle: string,
     bin: Binaries,
     log: Log,
+    spireIsReal = false,
   ) {
     this.layout = layout;
+    this.realSpire = spireIsReal;
     this.admission = admission;
     this.caBundle = caBundle;
     this.log = (line) => log(`${layout.name} ${line}`);
@@ -110,7 +118,7 @@ class ClusterController {
       () => adm.listValidatingWebhookConfiguration(),
     );
     this.pvcs.informer.on('delete', (pvc) => void this.releaseVolume(pvc));
-    this.addons = new ClusterAddons(layout, bin, this.creds, this.log);
+    this.addons = new ClusterAddons(layout, bin, this.creds, this.log, spireIsReal);
     // One named CRD, not all of them: Istio's would fill this process with schemas.
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     const byName = `metadata.name=${CERT_MANAGER_GATE_CRD}`;
@@ -144,9 +152,28 @@ class ClusterController {
     informer.on('add', touch);
     informer.on('update', touch);
     informer.on('delete', touch);
+    // Until it starts again: an API server that is down for a minute (restarting)
+    // refuses the first tries, and a watch given up on never sees a new Service.
+    let restarting = false;
+    const restart = (): void => {
+      if (restarting) return;
+      restarting = true;
+      setTimeout(() => {
+        informer
+          .start()
+          .then(() => {
+            restarting = false;
+          })
+          .catch((err: unknown) => {
+            restarting = false;
+            this.log(`watch ${path} did not start again (${String(err)}); trying again`);
+            restart();
+          });
+      }, 2000);
+    };
     informer.on('error', (err: unknown) => {
       this.log(`watch ${path} failed (${String(err)}); restarting`);
-      setTimeout(() => void informer.start().catch(() => undefined), 2000);
+      restart();
     });
     return { informer };
   }
@@ -184,7 +211,8 @@ class ClusterController {
 
   private async assignLoadBalancers(): Promise<void> {
     const lbs = this.services.informer.list().filter((s) => s.spec?.type === 'LoadBalancer');
-    const spireKey = `${SPIRE_NAMESPACE}/${SPIRE_SERVER.bundleService}`;
+    // The rig's own SPIRE server listens on spireAddress; a real one is reached through kube-proxy.
+    const spireKey = this.realSpire ? '' : `${SPIRE_NAMESPACE}/${SPIRE_SERVER.bundleService}`;
     const inPool = (ip: string | undefined) =>
       !!ip && ip.startsWith(`${this.layout.lbPrefix}.`) && ip !== this.layout.spireAddress;
     const used = new Set<string>();
@@ -286,15 +314,43 @@ class ClusterController {
     }
   }
 
-  private hasReadyBackend(svc: k8s.V1Service): boolean {
+  private backends(svc: k8s.V1Service): k8s.V1Pod[] {
     const selector = svc.spec?.selector;
-    if (!selector || Object.keys(selector).length === 0) return false;
+    if (!selector || Object.keys(selector).length === 0) return [];
     return this.pods.informer
       .list(svc.metadata!.namespace)
-      .some(
-        (p) =>
-          isReady(p) && Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v),
-      );
+      .filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v));
+  }
+
+  private hasReadyBackend(svc: k8s.V1Service): boolean {
+    return this.backends(svc).some(isReady);
+  }
+
+  /** Bound to a node that is not one of the rig's kwok nodes: a real kubelet runs it. */
+  private onRealNode(pod: k8s.V1Pod): boolean {
+    const node = pod.spec?.nodeName;
+    return !!node && !pod.metadata?.deletionTimestamp && !this.layout.nodeNames.includes(node);
+  }
+
+  /** Pod IP and port behind the Service port `port`, for pods on a real node. */
+  private realBackends(svc: k8s.V1Service, port: number): { ip: string; port: number }[] {
+    const sp = (svc.spec?.ports ?? []).find((p) => p.port === port);
+    if (!sp) return [];
+    const out: { ip: string; port: number }[] = [];
+    for (const pod of this.backends(svc).filter((p) => this.onRealNode(p) && isReady(p))) {
+      const ip = pod.status?.podIP;
+      let target: number | undefined;
+      const tp = sp.targetPort as number | string | undefined;
+      if (tp === undefined) target = port;
+      else if (typeof tp === 'number' || /^\d+$/.test(tp)) target = Number(tp);
+      else {
+        target = (pod.spec?.containers ?? [])
+          .flatMap((c) => c.ports ?? [])
+          .find((p) => p.name === tp)?.containerPort;
+      }
+      if (ip && target) out.push({ ip, port: target });
+    }
+    return out;
   }
 
   private note(key: string, state: string): void {
@@ -320,16 +376,34 @@ class ClusterController {
             this.note(key, `url ${w.clientConfig.url ?? '?'} is not served by the rig`);
             return;
           }
+          const svc = this.services.informer.get(ref.name, ref.namespace);
+          const port = ref.port ?? 443;
+          const target = `service ${ref.namespace}/${ref.name}:${port}${ref.path ?? ''}`;
+          const ip = svc?.spec?.clusterIP;
+          if (svc && this.backends(svc).some((p) => this.onRealNode(p))) {
+            // Its own pods serve it: their CA stays in caBundle, their answers count.
+            const relayTo = this.realBackends(svc, port);
+            if (!ip || ip === 'None' || relayTo.length === 0) {
+              this.note(key, `${target} runs on a real node but has no Ready pod (or ClusterIP)`);
+            } else {
+              const to = relayTo.map((b) => `${b.ip}:${b.port}`).join(', ');
+              this.note(key, `${target} runs on a real node: ${ip}:${port} relayed to ${to}`);
+              targets.set(`${ip}:${port}`, {
+                cluster: this.layout.name,
+                ip,
+                port,
+                service: `${ref.namespace}/${ref.name}`,
+                relayTo,
+              });
+            }
+            return;
+          }
           if (w.clientConfig.caBundle !== this.caBundle) {
             patch.push(
               { op: 'test', path: `/webhooks/${i}/name`, value: w.name },
               { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: this.caBundle },
             );
           }
-          const svc = this.services.informer.get(ref.name, ref.namespace);
-          const port = ref.port ?? 443;
-          const target = `service ${ref.namespace}/${ref.name}:${port}${ref.path ?? ''}`;
-          const ip = svc?.spec?.clusterIP;
           if (!svc || !ip || ip === 'None') {
             this.note(key, `${target} has no ClusterIP yet; calls fail as in a real cluster`);
           } else if (!this.hasReadyBackend(svc)) {
@@ -373,7 +447,9 @@ export async function runController(rig: RigLayout): Promise<void> {
   const caBundle = Buffer.from(ca.cert).toString('base64');
   const admission = new AdmissionServers(ca, log);
   const bin = loadBinaries(rig.cacheDir);
-  const clusters = rig.clusters.map((c) => new ClusterController(c, admission, caBundle, bin, log));
+  const clusters = rig.clusters.map(
+    (c) => new ClusterController(c, admission, caBundle, bin, log, realSpire(rig)),
+  );
   process.on('SIGTERM', () => {
     admission.closeAll();
     log('controller stopping');

@@ -11,6 +11,7 @@
 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
 
 export const RIG_CLUSTER_COUNT = 2;
 /** Address plans that fit in an octet: 200 + 10n + i <= 255. */
@@ -45,6 +46,12 @@ export interface ClusterLayout {
 
 export interface RigLayout {
   stateDir: string;
+  /**
+   * Namespaces whose pods run on real nodes (test/rig/node), from MESH_RIG_REAL (comma list;
+   * empty, the default, keeps the all-kwok rig). With `spire` in it the rig runs no SPIRE
+   * server or registrar of its own: the action's pods are the cluster's SPIRE. See realMode().
+   */
+  realNamespaces: string[];
   cacheDir: string;
   /** Which address plan (MESH_RIG_INSTANCE); see the top of this file. */
   instance: number;
@@ -55,18 +62,25 @@ export interface RigLayout {
   controllerLog: string;
   controllerDir: string;
   clusters: ClusterLayout[];
+  /**
+   * How long kwok keeps a new pod from Ready (MESH_RIG_POD_DELAY_MS), standing in
+   * for a real node's start-up; 0 makes pods Ready at once. Read when kwok starts.
+   */
+  podReadyDelayMs: number;
 }
 
-export const SPIRE_BUNDLE_PORT = 8443;
+/** The bundle endpoint port the action's manifests publish. */
+export const SPIRE_BUNDLE_PORT = SPIRE_SERVER.bundlePort;
 export const SPIRE_SERVER_PORT = 8081;
 /** Written into the state dir so `down` only ever deletes a directory the rig made. */
 export const STATE_MARKER = '.mesh-rig';
 /**
  * Written into the controller's `ready` file; `up` restarts a running controller that reports
  * another one (it runs older rig code). 2: supervises the host add-ons; 3: re-checks the
- * cert-manager CRDs sooner.
+ * cert-manager CRDs sooner. 6: relays webhooks of pods on real nodes (test/rig/node). 7: a
+ * watch that failed starts again until it does (an API server restart).
  */
-export const CONTROLLER_REVISION = 5;
+export const CONTROLLER_REVISION = 7;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
@@ -75,6 +89,10 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const instance = Number(env.MESH_RIG_INSTANCE || 0);
   if (!Number.isInteger(instance) || instance < 0 || instance > RIG_MAX_INSTANCE) {
     throw new Error(`MESH_RIG_INSTANCE must be an integer from 0 to ${RIG_MAX_INSTANCE}`);
+  }
+  const podReadyDelayMs = Number(env.MESH_RIG_POD_DELAY_MS || 0);
+  if (!Number.isInteger(podReadyDelayMs) || podReadyDelayMs < 0) {
+    throw new Error('MESH_RIG_POD_DELAY_MS must be a whole number of milliseconds');
   }
   const trustDomains = (env.MESH_RIG_TRUST_DOMAINS || 'foo.com,bar.com').split(',');
   if (trustDomains.length !== RIG_CLUSTER_COUNT) {
@@ -115,8 +133,18 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
     }
   }
   const controllerDir = join(stateDir, 'controller');
+  const realNamespaces = (env.MESH_RIG_REAL || '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of realNamespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) {
+      throw new Error(`MESH_RIG_REAL must list namespace names, not '${n}'`);
+    }
+  }
   return {
     stateDir,
+    realNamespaces,
     cacheDir,
     instance,
     kubeconfig: join(stateDir, 'kubeconfig'),
@@ -125,6 +153,7 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
     controllerLog: join(controllerDir, 'controller.log'),
     controllerDir,
     clusters,
+    podReadyDelayMs,
   };
 }
 
@@ -144,11 +173,36 @@ export function pkiPaths(c: ClusterLayout) {
     frontProxyClientKey: join(d, 'front-proxy-client.key'),
     saKey: join(d, 'sa.key'),
     saPub: join(d, 'sa.pub'),
+    /** The API server's client certificate towards kubelets (bound to system:kubelet-api-admin). */
+    kubeletClientCert: join(d, 'apiserver-kubelet-client.crt'),
+    kubeletClientKey: join(d, 'apiserver-kubelet-client.key'),
+    /** kwok's serving certificate (IP 127.0.0.1), so the API server can verify it as a kubelet. */
+    kwokServingCert: join(d, 'kwok-serving.crt'),
+    kwokServingKey: join(d, 'kwok-serving.key'),
     /** Kubeconfig with only this cluster, used by its own components. */
     kubeconfig: join(c.dir, 'kubeconfig'),
   };
 }
 
+/** Where the kube-controller-manager keeps flex volume plugins (default /usr/libexec/…). */
+export function flexVolumeDir(c: ClusterLayout): string {
+  return join(c.dir, 'flexvolume');
+}
+
 export function apiserverUrl(c: ClusterLayout): string {
   return `https://127.0.0.1:${c.ports.apiserver}`;
 }
+
+/** Whether the action's SPIRE (namespace spire) runs on real nodes instead of the rig's own. */
+export function realSpire(rig: Pick<RigLayout, 'realNamespaces'>): boolean {
+  return rig.realNamespaces.includes(SPIRE_NAMESPACE);
+}
+
+/**
+ * Real mode (MESH_RIG_REAL set): the kwok nodes carry this NoSchedule taint, so DaemonSets and
+ * the scheduler keep the real namespaces' pods off them, and the placement policy
+ * (placement-policy.ts) lets every other pod tolerate it and pins it to the kwok nodes.
+ */
+export const FAKE_NODE_TAINT = 'mesh-rig.test/fake-node';
+/** Written into the state dir at `up`: the node scripts read the real namespaces from it. */
+export const REAL_NAMESPACES_FILE = 'real-namespaces';

@@ -23,6 +23,15 @@ spec:
       enabled: false
 `;
 
+/**
+ * With Istio's pods on real nodes (MESH_RIG_REAL has istio-system, test/rig/node), images come
+ * only from what the node imported: Istio's injection templates default the proxy's pull policy
+ * to Always, which asks a registry every start. A user with preloaded images sets the same.
+ */
+export const PRELOADED_IMAGES_OVERLAY = `    global:
+      imagePullPolicy: IfNotPresent
+`;
+
 export function rigBinaries(): Binaries {
   return loadBinaries(rigLayout().cacheDir, ['istioctl']);
 }
@@ -43,9 +52,14 @@ export function rigActionInputs(
     'cert-manager-version': artifacts.versions.certManager,
     'cert-manager-base-url': artifacts.certManagerBaseUrl,
     // The rig has real control planes and SPIRE servers but no data plane:
-    // traffic and proxy certificate checks need real Envoys (see the e2e workflow).
-    'verify-checks': 'readiness,identities,federation',
-    'istio-overlay': UPSTREAM_ENVOY_OVERLAY,
+    // traffic and proxy certificate checks need real Envoys (see the e2e workflow), which the
+    // rig has when the sample apps' namespaces run on real nodes (MESH_RIG_REAL, test/rig/node).
+    'verify-checks': rigLayout().realNamespaces.includes('sleep')
+      ? 'readiness,identities,federation,chain,east-west,north-south'
+      : 'readiness,identities,federation',
+    'istio-overlay': rigLayout().realNamespaces.includes('istio-system')
+      ? UPSTREAM_ENVOY_OVERLAY + PRELOADED_IMAGES_OVERLAY
+      : UPSTREAM_ENVOY_OVERLAY,
     timeout: '4m',
   };
 }

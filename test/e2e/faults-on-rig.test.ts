@@ -1,0 +1,107 @@
+// The built action through a proxy that answers a fifth of the API calls with
+// 429 (Retry-After), 503 or a reset connection, as a flaky network or a busy
+// API server would: `all` still succeeds, and the result counts the retries.
+// It runs on a rig of its own (instance 3), started fresh and taken down
+// after, so no state left by the other tests decides what it proves.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { down, up } from '../rig/rig.ts';
+import { apiserverUrl, rigLayout, type RigLayout } from '../rig/layout.ts';
+import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
+import { rigActionInputs } from '../rig/local-inputs.ts';
+import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
+
+const CONTEXTS = ['cluster-1', 'cluster-2'];
+let direct = '';
+let faulty = '';
+let artifacts: ArtifactServer;
+let proxies: FaultProxy[] = [];
+let layout: RigLayout;
+
+before(async () => {
+  // The rig reads its layout from these (the artifact server and the inputs too).
+  Object.assign(process.env, {
+    MESH_RIG_INSTANCE: '3',
+    MESH_RIG_STATE: '/tmp/mesh-rig-faults',
+    MESH_RIG_PORT_BASE: '10000',
+  });
+  layout = rigLayout();
+  const rig = await up(layout);
+  direct = fs.readFileSync(rig.kubeconfig, 'utf8');
+  artifacts = await startArtifactServer();
+  proxies = await Promise.all(
+    layout.clusters.map((c, i) =>
+      startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),
+    ),
+  );
+  const doc = YAML.parse(direct) as { clusters: { name: string; cluster: { server: string } }[] };
+  for (const [i, c] of doc.clusters.entries()) c.cluster.server = (proxies[i] as FaultProxy).url;
+  faulty = YAML.stringify(doc);
+  const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(clean.code, 0, explain(clean));
+});
+
+after(async () => {
+  await Promise.all(proxies.map((p) => p.close()));
+  await artifacts?.close();
+  if (layout) await down(layout);
+});
+
+/**
+ * Through a proxy, the remote secrets must still name the API servers
+ * themselves, as a user behind a proxy would set them.
+ */
+const throughProxy = (kubeconfig: string): Record<string, string> => ({
+  ...rigActionInputs('all', kubeconfig, CONTEXTS, artifacts),
+  'api-servers': layout.clusters.map(apiserverUrl).join(','),
+});
+
+test('a fifth of the API calls fail (429, 503, reset): all still succeeds and counts the retries', async () => {
+  const r = await runAction(throughProxy(faulty));
+  const injected = proxies.map((p) => ({ ...p.faults, passed: p.passed }));
+  assert.equal(r.code, 0, `${explain(r)}\ninjected: ${JSON.stringify(injected)}`);
+  for (const p of proxies)
+    for (const kind of ['429', '503', 'reset'] as const)
+      assert.ok(p.faults[kind] > 0, `some ${kind} injected: ${JSON.stringify(injected)}`);
+  const result = JSON.parse(r.outputs.result ?? '{}') as {
+    phases: { clusters: { cluster: string; retries: number }[] }[];
+  };
+  const retries = result.phases.flatMap((p) => p.clusters).reduce((n, c) => n + c.retries, 0);
+  assert.ok(retries > 0, 'the result counts the retried calls');
+  assert.match(r.summary, /\d+ API calls retried/);
+  console.log(`faults injected: ${JSON.stringify(injected)}; retries counted: ${retries}`);
+});
+
+/**
+ * The calls a no-op run must still send: the run lock it takes and gives back,
+ * and dry runs (admission answers, nothing is stored).
+ */
+const bookkeeping = (write: string): boolean =>
+  /\/leases(\/mesh-federation-run)?(\?|$)/.test(write) || /[?&]dryRun=All(&|$)/.test(write);
+
+test('a second all, with the cluster already right, sends no write', async () => {
+  const counting = await Promise.all(
+    layout.clusters.map((c, i) => startFaultProxy(c, { rate: 0, seed: i, maxFaults: 0 })),
+  );
+  try {
+    const doc = YAML.parse(direct) as {
+      clusters: { name: string; cluster: { server: string } }[];
+    };
+    for (const [i, c] of doc.clusters.entries()) c.cluster.server = (counting[i] as FaultProxy).url;
+    const r = await runAction(throughProxy(YAML.stringify(doc)));
+    assert.equal(r.code, 0, explain(r));
+    const writes = counting.flatMap((p, i) =>
+      p.writes.filter((w) => !bookkeeping(w)).map((w) => `${CONTEXTS[i]}: ${w}`),
+    );
+    assert.deepEqual(writes, [], `writes sent by a no-op all:\n${writes.join('\n')}`);
+    assert.ok(
+      counting.every((p) => p.writes.some(bookkeeping)),
+      'the run lock was taken through the proxy, so the run did go through it',
+    );
+  } finally {
+    await Promise.all(counting.map((p) => p.close()));
+  }
+});

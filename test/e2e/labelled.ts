@@ -1,0 +1,66 @@
+// What the action left in a cluster, read with kubectl: every object of any
+// listable kind that carries the action's managed-by label.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
+
+export interface Listed {
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion: string;
+    ownerReferences?: { kind: string; name: string }[];
+  };
+  status?: unknown;
+}
+
+/** `kubectl … -o json`, parsed: a list or a single object, as asked. */
+export async function kubectlJson(
+  kubectl: string,
+  kubeconfigFile: string,
+  context: string,
+  args: string[],
+): Promise<unknown> {
+  const { stdout } = await run(
+    kubectl,
+    ['--kubeconfig', kubeconfigFile, '--context', context, ...args, '-o', 'json'],
+    { maxBuffer: 256 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout);
+}
+
+export async function kubectlList(
+  kubectl: string,
+  kubeconfigFile: string,
+  context: string,
+  args: string[],
+): Promise<Listed[]> {
+  return ((await kubectlJson(kubectl, kubeconfigFile, context, args)) as { items: Listed[] }).items;
+}
+
+export async function labelledObjects(
+  kubectl: string,
+  kubeconfigFile: string,
+  context: string,
+): Promise<Listed[]> {
+  const { stdout } = await run(kubectl, [
+    '--kubeconfig',
+    kubeconfigFile,
+    '--context',
+    context,
+    'api-resources',
+    '--verbs=list',
+    '-o',
+    'name',
+  ]);
+  const kinds = stdout
+    .split('\n')
+    .filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
+  return kubectlList(kubectl, kubeconfigFile, context, ['get', kinds.join(','), '-A', '-l', OWNED]);
+}
+
+export const refOf = (o: Listed): string =>
+  `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;

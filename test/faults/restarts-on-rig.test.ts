@@ -1,0 +1,183 @@
+// Restarts on the rig: an API server killed in the middle of a phase, and the
+// action killed (SIGKILL) at every phase boundary and in the middle of an
+// apply. Not in `npm run test:ci` yet: after the API server restart the rig's
+// controller did not provision the SPIRE server's volume claim on the re-run
+// (see the CHANGELOG); run it with `npm run test:restarts`.
+// It runs on a rig of its own (instance 3), started fresh and taken down after.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { down, up } from '../rig/rig.ts';
+import {
+  apiserverUrl,
+  pkiPaths,
+  rigLayout,
+  type ClusterLayout,
+  type RigLayout,
+} from '../rig/layout.ts';
+import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
+import { runningPid } from '../rig/processes.ts';
+import { kubectlList, labelledObjects, refOf } from '../e2e/labelled.ts';
+import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
+import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
+import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
+
+const CONTEXTS = ['cluster-1', 'cluster-2'];
+let direct = '';
+let artifacts: ArtifactServer;
+let layout: RigLayout;
+
+before(async () => {
+  // The rig reads its layout from these (the artifact server and the inputs too).
+  Object.assign(process.env, {
+    MESH_RIG_INSTANCE: '3',
+    MESH_RIG_STATE: '/tmp/mesh-rig-faults',
+    MESH_RIG_PORT_BASE: '10000',
+  });
+  layout = rigLayout();
+  const rig = await up(layout);
+  direct = fs.readFileSync(rig.kubeconfig, 'utf8');
+  artifacts = await startArtifactServer();
+  const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(clean.code, 0, explain(clean));
+});
+
+after(async () => {
+  await artifacts?.close();
+  if (layout) await down(layout);
+});
+
+/**
+ * Through a proxy, the remote secrets must still name the API servers
+ * themselves, as a user behind a proxy would set them.
+ */
+const throughProxy = (kubeconfig: string): Record<string, string> => ({
+  ...rigActionInputs('all', kubeconfig, CONTEXTS, artifacts),
+  'api-servers': layout.clusters.map(apiserverUrl).join(','),
+});
+
+/** What a clean `all` leaves: labelled objects, and how many ReplicaSets each labelled namespace holds. */
+async function installed(): Promise<Record<string, string[]>> {
+  const kubeconfigFile = path.join(
+    fs.mkdtempSync(path.join(os.tmpdir(), 'mf-faults-')),
+    'kubeconfig',
+  );
+  fs.writeFileSync(kubeconfigFile, direct, { mode: 0o600 });
+  try {
+    const { kubectl } = rigBinaries();
+    const out: Record<string, string[]> = {};
+    for (const context of CONTEXTS) {
+      const objects = await labelledObjects(kubectl, kubeconfigFile, context);
+      const namespaces = new Set(
+        objects.flatMap((o) => (o.kind === 'Namespace' ? [o.metadata.name] : [])),
+      );
+      const replicaSets = (
+        await kubectlList(kubectl, kubeconfigFile, context, ['get', 'replicasets', '-A'])
+      ).filter((o) => namespaces.has(o.metadata.namespace ?? ''));
+      const perDeployment = new Map<string, number>();
+      for (const rs of replicaSets) {
+        const owner =
+          rs.metadata.ownerReferences?.find((r) => r.kind === 'Deployment')?.name ?? '?';
+        const key = `ReplicaSets of ${rs.metadata.namespace}/${owner}`;
+        perDeployment.set(key, (perDeployment.get(key) ?? 0) + 1);
+      }
+      out[context] = [
+        ...objects.map(refOf),
+        ...[...perDeployment].map(([key, n]) => `${key}: ${n}`),
+      ].sort();
+    }
+    return out;
+  } finally {
+    fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('an API server killed in the middle of spire fails the run naming its cluster within a minute; once it is back, a re-run converges with nothing duplicated', async () => {
+  const first = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(first.code, 0, explain(first));
+  const clean = await installed();
+  const cleanup = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(cleanup.code, 0, explain(cleanup));
+  const target = layout.clusters[1] as ClusterLayout;
+  const creds = credentialsFromFiles(apiserverUrl(target), pkiPaths(target));
+  const running = runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  // The spire phase has begun on cluster-2 once its namespace exists.
+  for (
+    let waited = 0;
+    (await apiRequest(creds, 'GET', '/api/v1/namespaces/spire')).status !== 200;
+    waited += 250
+  ) {
+    assert.ok(waited < 240_000, 'the spire phase never started on cluster-2');
+    await sleep(250);
+  }
+  const pid = runningPid(target.dir, 'kube-apiserver');
+  assert.ok(pid, 'the rig runs cluster-2’s API server');
+  process.kill(pid, 'SIGKILL');
+  const failed = await running;
+  assert.equal(failed.code, 1, explain(failed));
+  assert.match(
+    failed.stdout,
+    /::error.*cluster 'cluster-2': the API server at \S+ has refused connections for \d+s/,
+  );
+  assert.doesNotMatch(failed.stdout, /::error.*cluster 'cluster-1'/, 'cluster-1 did not fail');
+
+  // The rig must come back with it: kwok and the rig controller resume their watches.
+  await up(layout);
+  const again = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(again.code, 0, explain(again));
+  assert.deepEqual(await installed(), clean);
+});
+
+test('the action killed (SIGKILL) at each phase boundary and in the middle of an apply: every re-run gets further, and the last leaves what a clean all leaves', async () => {
+  const clean = await installed();
+  const cleanup = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(cleanup.code, 0, explain(cleanup));
+  // Each run is killed at its point, and the next run (after the killed one's
+  // run lock expired) must get past it: the phases before it converge again.
+  for (const phase of ['spire', 'istio', 'examples', 'verify']) {
+    const r = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts), {
+      killWhen: { output: new RegExp(`phase ${phase}: starting`) },
+    });
+    assert.equal(r.code, null, `not killed before ${phase}: ${explain(r)}`);
+    assert.doesNotMatch(r.stdout, /::error/, `a run killed before ${phase} failed first`);
+  }
+
+  // In the middle of an apply: killed once the Istio objects are being sent.
+  let midApply: () => void = () => {};
+  const reached = new Promise<void>((resolve) => (midApply = resolve));
+  let istioWrites = 0;
+  const counting = await Promise.all(
+    layout.clusters.map((c, i) =>
+      startFaultProxy(c, {
+        rate: 0,
+        seed: i,
+        maxFaults: 0,
+        onWrite: (w) => {
+          if (/^PATCH .*istio-system|^PATCH .*istio\.io/.test(w) && ++istioWrites === 8) midApply();
+        },
+      }),
+    ),
+  );
+  try {
+    const doc = YAML.parse(direct) as { clusters: { cluster: { server: string } }[] };
+    for (const [i, c] of doc.clusters.entries()) c.cluster.server = (counting[i] as FaultProxy).url;
+    const r = await runAction(throughProxy(YAML.stringify(doc)), { killWhen: { signal: reached } });
+    assert.equal(r.code, null, `not killed mid-apply: ${explain(r)}`);
+  } finally {
+    await Promise.all(counting.map((p) => p.close()));
+  }
+  const half = await installed();
+  const istioObjects = (refs: string[]): number => refs.filter((r) => /istio/.test(r)).length;
+  const cluster = CONTEXTS.find((c) => istioObjects(half[c] ?? []) < istioObjects(clean[c] ?? []));
+  assert.ok(cluster, 'the kill left an Istio install half-applied on some cluster');
+
+  const last = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(last.code, 0, explain(last));
+  assert.deepEqual(await installed(), clean);
+});
