@@ -5,11 +5,11 @@
 // after, so no state left by the other tests decides what it proves.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import YAML from 'yaml';
-import { down, up } from '../rig/rig.ts';
-import { apiserverUrl, rigLayout, type RigLayout } from '../rig/layout.ts';
-import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import { down } from '../rig/rig.ts';
+import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
+import type { ArtifactServer } from '../rig/artifact-server.ts';
+import { startFaultsRig } from '../rig/faults-rig.ts';
 import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -22,16 +22,7 @@ let proxies: FaultProxy[] = [];
 let layout: RigLayout;
 
 before(async () => {
-  // The rig reads its layout from these (the artifact server and the inputs too).
-  Object.assign(process.env, {
-    MESH_RIG_INSTANCE: '3',
-    MESH_RIG_STATE: '/tmp/mesh-rig-faults',
-    MESH_RIG_PORT_BASE: '10000',
-  });
-  layout = rigLayout();
-  const rig = await up(layout);
-  direct = fs.readFileSync(rig.kubeconfig, 'utf8');
-  artifacts = await startArtifactServer();
+  ({ layout, direct, artifacts } = await startFaultsRig());
   proxies = await Promise.all(
     layout.clusters.map((c, i) =>
       startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),

@@ -11,17 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { down, up } from '../rig/rig.ts';
-import {
-  apiserverUrl,
-  pkiPaths,
-  rigLayout,
-  type ClusterLayout,
-  type RigLayout,
-} from '../rig/layout.ts';
+import { apiserverUrl, pkiPaths, type ClusterLayout, type RigLayout } from '../rig/layout.ts';
 import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
 import { runningPid } from '../rig/processes.ts';
 import { kubectlList, labelledObjects, refOf } from '../e2e/labelled.ts';
-import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
+import type { ArtifactServer } from '../rig/artifact-server.ts';
+import { startFaultsRig } from '../rig/faults-rig.ts';
 import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -32,16 +27,7 @@ let artifacts: ArtifactServer;
 let layout: RigLayout;
 
 before(async () => {
-  // The rig reads its layout from these (the artifact server and the inputs too).
-  Object.assign(process.env, {
-    MESH_RIG_INSTANCE: '3',
-    MESH_RIG_STATE: '/tmp/mesh-rig-faults',
-    MESH_RIG_PORT_BASE: '10000',
-  });
-  layout = rigLayout();
-  const rig = await up(layout);
-  direct = fs.readFileSync(rig.kubeconfig, 'utf8');
-  artifacts = await startArtifactServer();
+  ({ layout, direct, artifacts } = await startFaultsRig());
   const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
   assert.equal(clean.code, 0, explain(clean));
 });
