@@ -85,7 +85,7 @@ test('gateways are split from the control plane by their image: auto', () => {
 
 test('no gateway pod is created before the injector answers, and every gateway becomes ready', async () => {
   const cluster = new FakeCluster();
-  await installControlPlaneThenGateways(cluster.asClient(), GENERATED, [], noLog);
+  await installControlPlaneThenGateways(cluster.asClient(), GENERATED, [], noLog, []);
   const created = cluster.events.filter((e) => e.startsWith('create Pod/istio-system/istio-'));
   assert.equal(created.length, 2, cluster.events.join('\n'));
   for (const pod of cluster.pods())
@@ -114,7 +114,7 @@ test('a re-run replaces gateway pods that an earlier run created before the inje
   const gateway = GENERATED.find((o) => o.metadata.name === 'istio-ingressgateway') as K8sObject;
   await cluster.applyOne(gateway);
   assert.ok(cluster.pods().some(isUninjectedPod));
-  await installControlPlaneThenGateways(cluster.asClient(), GENERATED, [], noLog);
+  await installControlPlaneThenGateways(cluster.asClient(), GENERATED, [], noLog, []);
   const live = cluster.pods().filter((p) => !p.metadata.deletionTimestamp);
   assert.ok(live.length >= 2);
   for (const pod of live)
@@ -130,7 +130,7 @@ test('an injector that never answers fails with the reason, not a hang', async (
     (o) => !(o.kind === 'Deployment' && o.metadata.name === 'istiod'),
   );
   await assert.rejects(
-    installControlPlaneThenGateways(cluster.asClient(), withoutIstiod, [], noLog),
+    installControlPlaneThenGateways(cluster.asClient(), withoutIstiod, [], noLog, []),
     /sidecar injector fills in the image.*failed calling webhook/,
   );
   assert.equal(cluster.pods().length, 0, 'no gateway pod may be created while the injector fails');

@@ -70,3 +70,21 @@ test('a second run over what the first applied changes nothing', async () => {
   const actions = new Set(again?.clusters.flatMap((c) => c.records.map((r) => r.action)));
   assert.deepEqual([...actions], ['unchanged']);
 });
+
+test('a phase that fails after writing still reports what it created (a rollout that never ends)', async () => {
+  const { fakes, ctx } = mesh();
+  const one = fakes[0] as FakeCluster;
+  one.waitFor = async (header) => {
+    throw new ClusterError(
+      'cluster-1',
+      `timed out waiting for ${header.metadata.name}, on purpose`,
+    );
+  };
+  const [examples] = await runPhases(ctx, ['examples']);
+  const [first, second] = examples?.clusters ?? [];
+  assert.equal(first?.ok, false);
+  assert.match(first?.error ?? '', /on purpose/);
+  const created = (first?.records ?? []).filter((r) => r.action === 'created').map((r) => r.ref);
+  assert.ok(created.includes('Deployment/helloworld/helloworld-v1'), created.join(', '));
+  assert.equal(second?.ok, true);
+});

@@ -353,6 +353,16 @@ describe('analyzeChain: every broken shape fails with its own reason', () => {
     assert.equal(report.ok, false);
   });
 
+  it('a pod without an istio-proxy container fails every check at once, saying so', () => {
+    const report = analyzeChain({ ...evidence('{}'), proxySecret: null });
+    assert.equal(report.checks.length, 4);
+    assert.ok(
+      report.checks.every(
+        (c) => !c.ok && /has no istio-proxy container: the pod is outside the mesh/.test(c.reason),
+      ),
+    );
+  });
+
   it('output that is not the proxy-config JSON', () => {
     const report = analyzeChain(evidence('Error: failed to get config dump: pod not found'));
     assert.equal(report.checks.length, 4);

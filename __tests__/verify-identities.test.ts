@@ -244,6 +244,33 @@ describe('analyzeIdentities', () => {
     assert.equal(sleepCheck?.ok, true);
   });
 
+  it('fails a pod that runs as another service account than the action deployed it with', () => {
+    // The registrar gives any service account an entry, so only the deployed one can tell.
+    const intruder = SPIRE_1_5_OUTPUT.replace(
+      '/ns/helloworld/sa/default',
+      '/ns/helloworld/sa/intruder',
+    );
+    const [hello] = analyzeIdentities(
+      evidence(intruder, [
+        {
+          ...helloV1,
+          serviceAccount: 'intruder',
+          deployedServiceAccount: 'default',
+          owner: 'Deployment helloworld-v1',
+        },
+      ]),
+    );
+    assert.equal(hello?.ok, false);
+    assert.equal(
+      hello?.reason,
+      'runs as service account intruder, not default as the action deployed Deployment helloworld-v1: its identity is spiffe://foo.com/ns/helloworld/sa/intruder, not spiffe://foo.com/ns/helloworld/sa/default',
+    );
+    const [same] = analyzeIdentities(
+      evidence(SPIRE_1_5_OUTPUT, [{ ...helloV1, deployedServiceAccount: 'default' }]),
+    );
+    assert.equal(same?.ok, true);
+  });
+
   it('fails when the entry selects another pod (a stale pod UID)', () => {
     const [c] = analyzeIdentities(
       evidence(SPIRE_1_5_OUTPUT, [{ ...helloV1, podUid: '00000000-0000-0000-0000-000000000000' }]),

@@ -3,11 +3,13 @@
 // INPUT_* variables, the job summary and outputs written to files. The summary
 // is printed to the terminal and kept in ./mesh-federation-summary.md.
 //
-//   node script/run-local.mjs [phase] [--rig]
+//   node script/run-local.mjs [phase] [--rig [--real]]
 //
 // Without --rig it needs no cluster (use the `plan` phase). With --rig it
 // starts the two-cluster test rig and its artifact server and runs the phase
-// against them.
+// against them; with --real too, every namespace of the run has its pods on a
+// real node per cluster (test/rig/node), so verify proves traffic and chains.
+// Manifests and diagnostics are kept in the current directory.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +20,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
 const phase = args.find((a) => !a.startsWith('--')) ?? 'plan';
 const useRig = args.includes('--rig');
+const useReal = args.includes('--real');
 
 const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'mesh-federation-local-'));
 const files = {
@@ -39,10 +42,18 @@ const env = {
   GITHUB_STATE: files.state,
   'INPUT_MANIFESTS-DIR':
     process.env['INPUT_MANIFESTS-DIR'] ?? path.join(process.cwd(), 'mesh-federation-manifests'),
+  // Under RUNNER_TEMP they would go with the temp folder below, when they are needed most.
+  'INPUT_DIAGNOSTICS-DIR':
+    process.env['INPUT_DIAGNOSTICS-DIR'] ?? path.join(process.cwd(), 'mesh-federation-diagnostics'),
 };
 
 let stopRig = () => {};
 if (useRig) {
+  if (useReal) {
+    const { useRealDemoRig } = await import(path.join(root, 'test', 'rig', 'real-nodes.ts'));
+    useRealDemoRig(env);
+    useRealDemoRig(process.env);
+  }
   const { rigInputs } = await import(path.join(root, 'test', 'rig', 'local-inputs.ts'));
   const rig = await rigInputs(phase);
   Object.assign(env, rig.env);

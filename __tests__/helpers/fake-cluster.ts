@@ -362,7 +362,7 @@ export class FakeCluster implements ClusterApi {
   async waitFor(
     header: Header,
     done: (o: K8sObject) => boolean,
-    describe: (o: K8sObject | null) => string,
+    describe: (o: K8sObject | null) => string | Promise<string>,
     timeoutMs = this.timeoutMs,
   ): Promise<K8sObject> {
     const deadline = Date.now() + timeoutMs;
@@ -372,7 +372,7 @@ export class FakeCluster implements ClusterApi {
       if (Date.now() > deadline)
         throw new ClusterError(
           this.cluster.context,
-          `timed out waiting for ${objectRef(header as K8sObject)}: ${describe(o)}`,
+          `timed out waiting for ${objectRef(header as K8sObject)}: ${await describe(o)}`,
         );
       await new Promise((r) => setTimeout(r, 5));
     }

@@ -50,8 +50,11 @@ export interface ChainEvidence {
   cluster: string;
   /** Label for the checks, e.g. "helloworld/helloworld-v1-6bb5b589d6-jq4gn". */
   workload: string;
-  /** `istioctl proxy-config secret <pod> -o json`, raw or parsed. */
-  proxySecret: string | object;
+  /**
+   * `istioctl proxy-config secret <pod> -o json`, raw or parsed; `null` when the pod has no
+   * istio-proxy container, so there is no proxy to ask.
+   */
+  proxySecret: string | object | null;
   expected: ChainExpectation;
   /** ca.crt (or tls.crt) of this cluster's cert-manager root CA secret. */
   certManagerCaPem: string;
@@ -676,6 +679,11 @@ function analyze(evidence: ChainEvidence): ChainReport {
     bundles: `trust bundles ${workload}`,
     validity: `certificate validity ${workload}`,
   };
+  if (evidence.proxySecret === null) {
+    const reason = `${workload} has no istio-proxy container: the pod is outside the mesh (it was created without sidecar injection)`;
+    const checks = Object.values(names).map((name) => failed(name, cluster, reason));
+    return { cluster, workload, ok: false, rows: [], checks };
+  }
   let secrets: ProxySecrets;
   try {
     secrets = parseProxySecrets(evidence.proxySecret);

@@ -184,6 +184,13 @@ export interface MeshWorkload {
   serviceAccount: string;
   pod?: string;
   podUid?: string;
+  /**
+   * The service account the action deployed this workload with, when it deployed it: a pod
+   * running as another one gets another SPIFFE ID, which the mesh's policies do not name.
+   */
+  deployedServiceAccount?: string;
+  /** The workload (Deployment) the pod belongs to, for the reason. */
+  owner?: string;
 }
 
 export interface IdentityEvidence {
@@ -238,6 +245,15 @@ export function analyzeIdentities(evidence: IdentityEvidence): Check[] {
     const name = `identity ${workloadLabel(w)}`;
     const expectedId = workloadSpiffeId(ownTd, w.namespace, w.serviceAccount);
     const base = { expectedId, workload: w };
+    if (w.deployedServiceAccount !== undefined && w.deployedServiceAccount !== w.serviceAccount) {
+      const deployedId = workloadSpiffeId(ownTd, w.namespace, w.deployedServiceAccount);
+      return failed(
+        name,
+        cluster,
+        `runs as service account ${w.serviceAccount}, not ${w.deployedServiceAccount} as the action deployed ${w.owner ?? 'it'}: its identity is ${expectedId}, not ${deployedId}`,
+        { ...base, deployedId },
+      );
+    }
     const exact = entries.filter((e) => e.spiffeId === expectedId);
     if (exact.length === 0) {
       const samePath = `/ns/${w.namespace}/sa/${w.serviceAccount}`;

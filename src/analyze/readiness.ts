@@ -373,6 +373,22 @@ export function eventsFor(
     });
 }
 
+const podProblem = (p: PodReport): string => `${p.name}: ${p.reasons[0]}`;
+
+/** The first pod of a workload that is not ready, and why ("<pod>: <reason>"); undefined if none. */
+export function firstPodProblem(
+  obj: WorkloadObject,
+  pods: readonly PodObject[],
+): string | undefined {
+  const own = pods.filter(
+    (p) =>
+      p.metadata?.namespace === obj.metadata?.namespace &&
+      selectorMatches(obj.spec?.selector, p.metadata?.labels),
+  );
+  const failing = own.map(podReport).find((p) => p.reasons.length > 0);
+  return failing && podProblem(failing);
+}
+
 function checkWorkload(
   cluster: string,
   kind: WorkloadKind,
@@ -406,7 +422,7 @@ function checkWorkload(
   const first = failing[0];
   const firstWarning = latest.find((e) => e.type === 'Warning');
   let why = state.reason;
-  if (first) why += `; ${first.name}: ${first.reasons[0]}`;
+  if (first) why += `; ${podProblem(first)}`;
   else if (firstWarning)
     why += `; ${firstWarning.object}: ${firstWarning.reason}: ${firstWarning.message}`;
   else if (own.length === 0 && state.desired > 0) why += '; no pods exist';

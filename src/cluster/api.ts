@@ -75,7 +75,8 @@ export interface ClusterApi {
   waitFor(
     header: ObjectHeader,
     done: (o: K8sObject) => boolean,
-    describe: (o: K8sObject | null) => string,
+    /** What is still missing, for the timeout message; may read more of the cluster. */
+    describe: (o: K8sObject | null) => string | Promise<string>,
     timeoutMs?: number,
   ): Promise<K8sObject>;
   waitForGone(header: ObjectHeader, timeoutMs?: number): Promise<void>;

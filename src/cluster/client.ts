@@ -508,7 +508,7 @@ export class ClusterClient implements ClusterApi {
   async waitFor(
     header: ObjectHeader,
     done: (o: K8sObject) => boolean,
-    describe: (o: K8sObject | null) => string,
+    describe: (o: K8sObject | null) => string | Promise<string>,
     timeoutMs = this.timeoutMs,
   ): Promise<K8sObject> {
     const deadline = Date.now() + timeoutMs;
@@ -522,7 +522,7 @@ export class ClusterClient implements ClusterApi {
       if (seen) return seen;
       await pause(Date.now() - started);
     }
-    throw this.timedOut(header, timeoutMs, describe(last));
+    throw this.timedOut(header, timeoutMs, await describe(last));
   }
 
   private timedOut(header: ObjectHeader, timeoutMs: number, what: string): ClusterError {

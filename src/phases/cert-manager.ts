@@ -7,7 +7,6 @@ import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
 import type { ClusterApi } from '../cluster/api.ts';
-import type { ApplyRecord } from '../model/results.ts';
 import { ClusterError, describeError, isTransient } from '../cluster/errors.ts';
 import { isOurs } from '../cluster/ownership.ts';
 import type { CertManagerMode } from '../config/config.ts';
@@ -124,7 +123,7 @@ export async function runCertManager(ctx: RunContext): Promise<ClusterOutcome[]>
     ).map((o) => labelObject(o, 'cert-manager')),
   );
 
-  return onEachCluster('cert-manager', ctx.clients, async (client, log) => {
+  return onEachCluster('cert-manager', ctx.clients, async (client, log, records) => {
     const rendered = renderPhase(config, 'cert-manager', client.cluster);
     const plan = certManagerPlan(config.certManagerMode, await findCertManager(client));
     if ('refuse' in plan) throw new ClusterError(client.cluster.context, plan.refuse);
@@ -135,7 +134,6 @@ export async function runCertManager(ctx: RunContext): Promise<ClusterOutcome[]>
       toYaml([...installed, ...rendered.objects]),
     );
 
-    const records: ApplyRecord[] = [];
     const notes: string[] = [];
     if (plan.action === 'install') {
       records.push(...(await applyInOrder(client, installed)));

@@ -9,15 +9,14 @@ import type { RunContext } from './types.ts';
 import type { ClusterOutcome } from '../model/results.ts';
 
 export async function runExamples(ctx: RunContext): Promise<ClusterOutcome[]> {
-  return onEachCluster('examples', ctx.clients, async (client, log) => {
+  return onEachCluster('examples', ctx.clients, async (client, log, applied) => {
     const rendered = renderPhase(ctx.config, 'examples', client.cluster);
     ctx.writeManifest(client.cluster.context, 'examples', toYaml(rendered.objects));
-    const records = await applyInOrder(client, rendered.objects);
+    applied.push(...(await applyInOrder(client, rendered.objects)));
     await waitForRollouts(client, rendered.objects);
     const deployments = rendered.objects
       .filter((o) => o.kind === 'Deployment')
       .map((o) => o.metadata.name);
     log(`ready: ${deployments.join(', ')}`);
-    return { records };
   });
 }

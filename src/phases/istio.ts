@@ -232,11 +232,12 @@ export async function installControlPlaneThenGateways(
   generated: K8sObject[],
   meshObjects: K8sObject[],
   log: ClusterLog,
-): Promise<{ records: ApplyRecord[]; notes: string[] }> {
+  records: ApplyRecord[],
+): Promise<{ notes: string[] }> {
   const { controlPlane, gateways } = splitByInjection(generated);
-  const records = await applyInOrder(client, [...controlPlane, ...meshObjects]);
+  records.push(...(await applyInOrder(client, [...controlPlane, ...meshObjects])));
   await waitForRollouts(client, controlPlane);
-  if (gateways.length === 0) return { records, notes: [] };
+  if (gateways.length === 0) return { notes: [] };
   const injectorMs = await waitForInjector(client, gateways);
   log(`istiod is ready; the sidecar injector answers (after ${injectorMs} ms)`);
   records.push(...(await applyInOrder(client, gateways)));
@@ -245,7 +246,6 @@ export async function installControlPlaneThenGateways(
     log(`replaced gateway pods created before the injector: ${replaced.join(', ')}`);
   await waitForRollouts(client, gateways);
   return {
-    records,
     notes: replaced.length > 0 ? [`replaced ${replaced.length} uninjected gateway pods`] : [],
   };
 }
@@ -262,33 +262,38 @@ export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
     facts.eastWestGateways = early.gateways;
   }
 
-  const install = await onEachCluster('istio · install', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(config, 'istio', client.cluster, facts);
-    const eastWest = early?.generated.get(client.cluster.context);
-    const generated = [
-      ...(await generateIstioObjects(
-        ctx,
+  const install = await onEachCluster(
+    'istio · install',
+    ctx.clients,
+    async (client, log, applied) => {
+      const rendered = renderPhase(config, 'istio', client.cluster, facts);
+      const eastWest = early?.generated.get(client.cluster.context);
+      const generated = [
+        ...(await generateIstioObjects(
+          ctx,
+          client,
+          rendered.istioOperators.filter((o) => !eastWest || o.metadata.name !== EASTWEST_OPERATOR),
+        )),
+        ...(eastWest ?? []),
+      ];
+      ctx.writeManifest(
+        client.cluster.context,
+        'istio',
+        toYaml([...rendered.istioOperators, ...rendered.objects, ...generated]),
+      );
+      const installed = await installControlPlaneThenGateways(
         client,
-        rendered.istioOperators.filter((o) => !eastWest || o.metadata.name !== EASTWEST_OPERATOR),
-      )),
-      ...(eastWest ?? []),
-    ];
-    ctx.writeManifest(
-      client.cluster.context,
-      'istio',
-      toYaml([...rendered.istioOperators, ...rendered.objects, ...generated]),
-    );
-    const installed = await installControlPlaneThenGateways(
-      client,
-      generated,
-      rendered.objects,
-      log,
-    );
-    log(
-      `Istio ${config.versions.istio} is ready (${generated.length} objects from istioctl manifest generate)`,
-    );
-    return installed;
-  });
+        generated,
+        rendered.objects,
+        log,
+        applied,
+      );
+      log(
+        `Istio ${config.versions.istio} is ready (${generated.length} objects from istioctl manifest generate)`,
+      );
+      return installed;
+    },
+  );
   steps.push(install);
   if (anyFailed(install)) return mergeOutcomes(steps);
   const secrets = new Map<string, K8sObject>();

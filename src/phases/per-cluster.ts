@@ -9,14 +9,19 @@ import type { ClusterLog } from './types.ts';
 import type { ClusterOutcome } from '../model/results.ts';
 
 export interface StepOutput {
+  /** Instead of what was pushed to `applied`. */
   records?: ApplyRecord[];
   notes?: string[];
 }
 
+/**
+ * `applied` collects what a step wrote as it writes it, so a step that fails later (a rollout
+ * that never ends) still reports what it created.
+ */
 export async function onEachCluster(
   title: string,
   clients: ClusterApi[],
-  step: (client: ClusterApi, log: ClusterLog) => Promise<StepOutput | void>,
+  step: (client: ClusterApi, log: ClusterLog, applied: ApplyRecord[]) => Promise<StepOutput | void>,
 ): Promise<ClusterOutcome[]> {
   return Promise.all(
     clients.map(async (client) => {
@@ -30,9 +35,10 @@ export async function onEachCluster(
         records: [],
         notes: [],
       };
+      const applied: ApplyRecord[] = [];
       try {
-        const out = (await step(client, log)) ?? {};
-        outcome.records = out.records ?? [];
+        const out = (await step(client, log, applied)) ?? {};
+        outcome.records = out.records ?? applied;
         outcome.notes = out.notes ?? [];
         const shared = outcome.records.filter((r) => r.foreign).map((r) => r.ref);
         if (shared.length > 0)
@@ -40,6 +46,7 @@ export async function onEachCluster(
             `found and left as theirs (not created by mesh-federation): ${shared.join(', ')}`,
           );
       } catch (error) {
+        outcome.records = applied;
         outcome.ok = false;
         outcome.error = describeError(error);
         lines.push(`failed: ${outcome.error}`);

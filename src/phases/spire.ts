@@ -266,20 +266,27 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   if (anyFailed(expose)) return expose;
 
   const facts = { bundleEndpoints: Object.fromEntries(endpoints) };
-  const install = await onEachCluster('spire · install', ctx.clients, async (client, log) => {
-    const rendered = renderPhase(config, 'spire', client.cluster, facts);
-    ctx.writeManifest(client.cluster.context, 'spire', toYaml(rendered.objects));
-    const replaced = await replaceServerForStorage(client, rendered.objects);
-    const records = await applyInOrder(
-      client,
-      rendered.objects.filter((o) => !exposedFirst(o)),
-    );
-    // Agents wait for the bundle only the server writes: the server first.
-    await waitForServer(client, rendered.objects);
-    await waitForRollouts(client, rendered.objects);
-    log('SPIRE server and agents are ready');
-    return { records: [...replaced.records, ...records], notes: replaced.notes };
-  });
+  const install = await onEachCluster(
+    'spire · install',
+    ctx.clients,
+    async (client, log, applied) => {
+      const rendered = renderPhase(config, 'spire', client.cluster, facts);
+      ctx.writeManifest(client.cluster.context, 'spire', toYaml(rendered.objects));
+      const replaced = await replaceServerForStorage(client, rendered.objects);
+      applied.push(...replaced.records);
+      applied.push(
+        ...(await applyInOrder(
+          client,
+          rendered.objects.filter((o) => !exposedFirst(o)),
+        )),
+      );
+      // Agents wait for the bundle only the server writes: the server first.
+      await waitForServer(client, rendered.objects);
+      await waitForRollouts(client, rendered.objects);
+      log('SPIRE server and agents are ready');
+      return { notes: replaced.notes };
+    },
+  );
   if (anyFailed(install)) return mergeOutcomes([expose, install]);
   // A failed exchange is reported per cluster, with what was installed above.
   return mergeOutcomes([expose, install, await exchangeBundles(ctx)]);

@@ -4,6 +4,8 @@
 import { renderIngress, renderPhase } from '../render/index.ts';
 import type { ClusterApi } from '../cluster/api.ts';
 import { applyInOrder } from '../cluster/apply.ts';
+import { waitForRollouts } from '../cluster/rollout.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 import { describeError } from '../cluster/errors.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../config/config.ts';
 import {
@@ -47,9 +49,19 @@ interface PodLike {
     annotations?: Record<string, string>;
     labels?: Record<string, string>;
   };
-  spec?: { serviceAccountName?: string };
+  spec?: {
+    serviceAccountName?: string;
+    containers?: { name: string }[];
+    initContainers?: { name: string }[];
+  };
   status?: { phase?: string };
 }
+
+/** Istio injects `istio-proxy` as a container, or as a native sidecar (an init container). */
+const hasProxy = (pod: PodLike): boolean =>
+  [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some(
+    (c) => c.name === 'istio-proxy',
+  );
 
 /** Workloads the action installed on this cluster, which must all exist and be Ready. */
 function expectedWorkloads(ctx: RunContext, client: ClusterApi): WorkloadRef[] {
@@ -91,8 +103,48 @@ async function readiness(ctx: RunContext, client: ClusterApi): Promise<Check[]> 
   });
 }
 
+interface DeployedWorkload {
+  owner: string;
+  namespace: string;
+  podLabels: Record<string, string>;
+  serviceAccount: string;
+}
+
+/** The sample Deployments the examples phase renders for this cluster, as their pods look. */
+function deployedExamples(ctx: RunContext, client: ClusterApi): DeployedWorkload[] {
+  return renderPhase(ctx.config, 'examples', client.cluster)
+    .objects.filter((o) => o.kind === 'Deployment')
+    .map((o) => {
+      const template = (
+        o.spec as {
+          template?: {
+            metadata?: { labels?: Record<string, string> };
+            spec?: { serviceAccountName?: string };
+          };
+        }
+      ).template;
+      return {
+        owner: `Deployment ${o.metadata.name}`,
+        namespace: o.metadata.namespace ?? '',
+        podLabels: template?.metadata?.labels ?? {},
+        serviceAccount: template?.spec?.serviceAccountName ?? 'default',
+      };
+    });
+}
+
+function deployedAs(pod: PodLike, deployed: DeployedWorkload[]): Partial<MeshWorkload> {
+  const labels = pod.metadata.labels ?? {};
+  const match = deployed.find(
+    (d) =>
+      d.namespace === pod.metadata.namespace &&
+      Object.keys(d.podLabels).length > 0 &&
+      Object.entries(d.podLabels).every(([k, v]) => labels[k] === v),
+  );
+  return match ? { deployedServiceAccount: match.serviceAccount, owner: match.owner } : {};
+}
+
 /** Pods that opted into the SPIRE sidecar template must each have an identity. */
-async function meshWorkloads(client: ClusterApi): Promise<MeshWorkload[]> {
+async function meshWorkloads(ctx: RunContext, client: ClusterApi): Promise<MeshWorkload[]> {
   const namespaces = [
     EXAMPLES.helloworld.namespace,
     EXAMPLES.sleep.namespace,
@@ -101,6 +153,7 @@ async function meshWorkloads(client: ClusterApi): Promise<MeshWorkload[]> {
   const pods = (
     await Promise.all(namespaces.map((namespace) => client.list('v1', 'Pod', { namespace })))
   ).flat() as unknown as PodLike[];
+  const deployed = deployedExamples(ctx, client);
   return pods
     .filter((p) =>
       (p.metadata.annotations?.['inject.istio.io/templates'] ?? '').split(',').includes('spire'),
@@ -111,6 +164,7 @@ async function meshWorkloads(client: ClusterApi): Promise<MeshWorkload[]> {
       serviceAccount: p.spec?.serviceAccountName ?? 'default',
       pod: p.metadata.name,
       ...(p.metadata.uid ? { podUid: p.metadata.uid } : {}),
+      ...deployedAs(p, deployed),
     }));
 }
 
@@ -119,7 +173,7 @@ async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]>
     cluster: client.cluster.context,
     trustDomain: client.cluster.trustDomain,
     meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
-    workloads: await meshWorkloads(client),
+    workloads: await meshWorkloads(ctx, client),
     entries: await spireRead(client, ['entry', 'show']),
   });
 }
@@ -176,13 +230,15 @@ async function chains(ctx: RunContext): Promise<ChainReport[]> {
   return Promise.all(
     targets.map(async ({ client, namespace, selector }) => {
       const pod = await firstPod(client, namespace, selector);
-      const dump = await client.istioctl([
-        'proxy-config',
-        'secret',
-        `${pod.metadata.name}.${namespace}`,
-        '-o',
-        'json',
-      ]);
+      const dump = hasProxy(pod)
+        ? await client.istioctl([
+            'proxy-config',
+            'secret',
+            `${pod.metadata.name}.${namespace}`,
+            '-o',
+            'json',
+          ])
+        : null;
       return analyzeChain({
         cluster: client.cluster.context,
         workload: `${namespace}/${pod.metadata.name}`,
@@ -307,10 +363,12 @@ async function northSouth(ctx: RunContext, evidence: Evidence[]): Promise<Check[
       }),
     ];
   } finally {
+    // Left as found: the scaled-away versions serve again before verify ends.
     await Promise.all(
-      others.map(({ client, deployment }, i) =>
-        client.applyOne({ ...deployment, spec: { replicas: replicas[i] } }, VERIFY_MANAGER),
-      ),
+      others.map(async ({ client, deployment }, i) => {
+        await client.applyOne({ ...deployment, spec: { replicas: replicas[i] } }, VERIFY_MANAGER);
+        await waitForRollouts(client, [deployment as K8sObject]);
+      }),
     );
   }
 }

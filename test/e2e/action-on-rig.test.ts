@@ -19,7 +19,13 @@ import {
   runAction,
   type ActionRun,
 } from '../../__tests__/helpers/run-action.ts';
-import { kubectlJson as listOrObject, labelledObjects, refOf, type Listed } from './labelled.ts';
+import {
+  kubectlJson as listOrObject,
+  labelledObjects,
+  refOf,
+  spireServerExec,
+  type Listed,
+} from './labelled.ts';
 import { decodeKubeconfig } from '../../src/config/kubeconfig.ts';
 
 const run = promisify(execFile);
@@ -307,22 +313,7 @@ test('a federated bundle removed from one server turns verify red, naming it; sp
     kubeconfigFile,
     '--context',
     'cluster-1',
-    'exec',
-    '-n',
-    'spire',
-    'spire-server-0',
-    '-c',
-    'spire-server',
-    '--',
-    './bin/spire-server',
-    'bundle',
-    'delete',
-    '-id',
-    'spiffe://bar.com',
-    '-mode',
-    'dissociate',
-    '-socketPath',
-    '/run/spire/sockets/server.sock',
+    ...spireServerExec(['bundle', 'delete', '-id', 'spiffe://bar.com', '-mode', 'dissociate']),
   ]);
   const red = await runAction({ ...inputs('verify'), 'verify-checks': 'federation' });
   assert.equal(red.code, 1, explain(red));

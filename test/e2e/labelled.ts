@@ -2,6 +2,7 @@
 // listable kind that carries the action's managed-by label.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
 
 const run = promisify(execFile);
 export const OWNED = 'app.kubernetes.io/managed-by=mesh-federation';
@@ -64,3 +65,12 @@ export async function labelledObjects(
 
 export const refOf = (o: Listed): string =>
   `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/** kubectl arguments that run `spire-server <args>` in a cluster's server pod, as the action does. */
+export function spireServerExec(args: string[]): string[] {
+  const { pod, container, binary, socket } = SPIRE_SERVER;
+  return [
+    ...['-n', SPIRE_NAMESPACE, 'exec', pod, '-c', container, '--'],
+    ...[binary, ...args, '-socketPath', socket],
+  ];
+}

@@ -15,7 +15,7 @@ export const REQUIRED_BINARIES = [
   'cert-manager-controller',
   'k8s-workload-registrar',
 ] as const;
-export type RigBinary = (typeof REQUIRED_BINARIES)[number] | 'istioctl';
+export type RigBinary = (typeof REQUIRED_BINARIES)[number] | 'istioctl' | 'istioctl-1-22';
 
 export const BUILD_COMMAND = 'bash test/rig/bin-build/build.sh';
 

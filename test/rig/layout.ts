@@ -189,6 +189,12 @@ export function flexVolumeDir(c: ClusterLayout): string {
   return join(c.dir, 'flexvolume');
 }
 
+/** The `kubernetes` Service's ClusterIP: the first address of the service range. */
+export function firstServiceIp(c: ClusterLayout): string {
+  const [a, b, cc] = c.serviceCidr.split('/')[0]!.split('.');
+  return `${a}.${b}.${cc}.1`;
+}
+
 export function apiserverUrl(c: ClusterLayout): string {
   return `https://127.0.0.1:${c.ports.apiserver}`;
 }

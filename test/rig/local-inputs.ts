@@ -2,9 +2,10 @@
 // its binaries, and the action inputs that point at it.
 import fs from 'node:fs';
 import { loadBinaries, type Binaries } from './binaries.ts';
-import { rigLayout } from './layout.ts';
+import { firstServiceIp, rigLayout } from './layout.ts';
 import { up } from './rig.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
+import { RIG_IMAGES } from './real-nodes.ts';
 
 /**
  * The rig's proxies are upstream Envoy, which refuses the Istio-only filters
@@ -36,6 +37,31 @@ export function rigBinaries(): Binaries {
   return loadBinaries(rigLayout().cacheDir, ['istioctl']);
 }
 
+/**
+ * What a run needs when namespaces run on real nodes (MESH_RIG_REAL, test/rig/node): the images
+ * assembled there, under their own names, through the inputs a user with a mirror sets; and API
+ * server addresses the other cluster's istiod can reach from a pod (each `kubernetes` ClusterIP,
+ * routed between the nodes), where a user's clusters would have their public endpoints.
+ */
+function realNodeInputs(): Record<string, string> {
+  const rig = rigLayout();
+  const real = (ns: string) => rig.realNamespaces.includes(ns);
+  return {
+    ...(real('spire')
+      ? { 'csi-node-driver-registrar-image': RIG_IMAGES.csiNodeDriverRegistrar }
+      : {}),
+    ...(real('istio-system')
+      ? {
+          'istio-hub': RIG_IMAGES.istioHub,
+          'api-servers': rig.clusters.map((c) => `https://${firstServiceIp(c)}:443`).join(','),
+        }
+      : {}),
+    ...(['sleep', 'helloworld', 'bookinfo'].some(real)
+      ? { 'examples-image-registry': RIG_IMAGES.examplesRegistry }
+      : {}),
+  };
+}
+
 /** The action's inputs for one phase against the rig, its artifacts served by `artifacts`. */
 export function rigActionInputs(
   phase: string,
@@ -51,17 +77,31 @@ export function rigActionInputs(
     'istioctl-base-url': artifacts.istioctlBaseUrl,
     'cert-manager-version': artifacts.versions.certManager,
     'cert-manager-base-url': artifacts.certManagerBaseUrl,
-    // The rig has real control planes and SPIRE servers but no data plane:
-    // traffic and proxy certificate checks need real Envoys (see the e2e workflow), which the
-    // rig has when the sample apps' namespaces run on real nodes (MESH_RIG_REAL, test/rig/node).
+    // Traffic and proxy certificate checks need real Envoys, which the rig has only when the
+    // sample apps' namespaces run on real nodes; otherwise they are listed as not run.
     'verify-checks': rigLayout().realNamespaces.includes('sleep')
       ? 'readiness,identities,federation,chain,east-west,north-south'
       : 'readiness,identities,federation',
     'istio-overlay': rigLayout().realNamespaces.includes('istio-system')
       ? UPSTREAM_ENVOY_OVERLAY + PRELOADED_IMAGES_OVERLAY
       : UPSTREAM_ENVOY_OVERLAY,
+    ...realNodeInputs(),
     timeout: '4m',
   };
+}
+
+/**
+ * The rig's artifact server. With istiod and the proxies on real nodes, the istioctl it serves
+ * is the one built from their Istio source (bin-build's istioctl-1-22, stamped 1.22.1), so the
+ * action installs the version those images are; otherwise the rig-built istioctl.
+ */
+export function startRigArtifactServer(): Promise<ArtifactServer> {
+  const realIstio = rigLayout().realNamespaces.includes('istio-system');
+  return startArtifactServer(
+    realIstio && !process.env.MESH_RIG_ISTIOCTL
+      ? { istioctl: loadBinaries(rigLayout().cacheDir, ['istioctl-1-22'])['istioctl-1-22'] }
+      : {},
+  );
 }
 
 /** Starts (or reuses) the rig and an artifact server; returns INPUT_* variables for the action. */
@@ -70,7 +110,7 @@ export async function rigInputs(
 ): Promise<{ env: Record<string, string>; stop: () => void }> {
   rigBinaries();
   const rig = await up();
-  const artifacts = await startArtifactServer();
+  const artifacts = await startRigArtifactServer();
   const inputs = rigActionInputs(
     phase,
     fs.readFileSync(rig.kubeconfig, 'utf8'),

@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { missingCertManagerCrds } from './addons.ts';
 import { ensurePlacementPolicy } from './placement-policy.ts';
+import { ensureRealNodes, realNodeName, stopRealNodes, useRealDemoRig } from './real-nodes.ts';
 import { loadBinaries, type Binaries } from './binaries.ts';
 import { createCa, createKeyPair, issueCert } from './certs.ts';
 import {
@@ -42,6 +43,7 @@ import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from '
 import { writeKubeconfig } from './kubeconfig.ts';
 import {
   apiserverUrl,
+  firstServiceIp,
   CONTROLLER_REVISION,
   pkiPaths,
   REAL_NAMESPACES_FILE,
@@ -187,12 +189,6 @@ async function ensureKubeletPki(c: ClusterLayout): Promise<void> {
   }
 }
 
-/** The `kubernetes` Service's ClusterIP: the first address of the service range. */
-function firstServiceIp(c: ClusterLayout): string {
-  const [a, b, cc] = c.serviceCidr.split('/')[0]!.split('.');
-  return `${a}.${b}.${cc}.1`;
-}
-
 async function ensureAdmissionCa(rig: RigLayout): Promise<void> {
   if (existsSync(rig.admissionCaCert)) return;
   mkdirSync(rig.controllerDir, { recursive: true });
@@ -206,7 +202,7 @@ async function apiserverReady(c: ClusterLayout): Promise<boolean> {
   return res.status === 200;
 }
 
-async function nodesReady(c: ClusterLayout): Promise<boolean> {
+async function nodesReady(c: ClusterLayout, names = c.nodeNames): Promise<boolean> {
   const res = await apiRequest(creds(c), 'GET', '/api/v1/nodes', undefined, undefined, 3000);
   if (res.status !== 200) return false;
   const nodes = JSON.parse(res.body) as {
@@ -215,7 +211,7 @@ async function nodesReady(c: ClusterLayout): Promise<boolean> {
       status?: { conditions?: { type: string; status: string }[] };
     }[];
   };
-  return c.nodeNames.every((n) =>
+  return names.every((n) =>
     nodes.items.some(
       (i) =>
         i.metadata.name === n &&
@@ -352,6 +348,8 @@ async function healthy(rig: RigLayout, bin: Binaries): Promise<boolean> {
     const ok =
       (await apiserverReady(c).catch(() => false)) &&
       (await nodesReady(c).catch(() => false)) &&
+      (rig.realNamespaces.length === 0 ||
+        (await nodesReady(c, [realNodeName(c)]).catch(() => false))) &&
       (!ownSpire || (await spireHealthy(c, bin))) &&
       [
         'etcd',
@@ -468,6 +466,7 @@ async function upLocked(rig: RigLayout): Promise<RigInfo> {
       rig.clusters.every((c) => runningPid(c.dir, WORKLOAD_REGISTRAR)),
     );
   }
+  if (rig.realNamespaces.length > 0) await ensureRealNodes(rig);
   return { ...info, startMs: Date.now() - t0, alreadyUp: false };
 }
 
@@ -476,6 +475,9 @@ async function downLocked(rig: RigLayout): Promise<void> {
   if (!existsSync(join(rig.stateDir, STATE_MARKER))) {
     throw new Error(`${rig.stateDir} has no ${STATE_MARKER} marker; refusing to delete it`);
   }
+  // The nodes were joined for the namespaces `up` recorded, whatever this process was given.
+  const realFile = join(rig.stateDir, REAL_NAMESPACES_FILE);
+  if (existsSync(realFile) && readFileSync(realFile, 'utf8').trim()) await stopRealNodes(rig);
   // Clients before servers: the controller first (so it neither logs the clusters going away
   // nor restarts its add-ons), then the add-ons (clients of the API and SPIRE servers), etcd
   // last. Stopped all at once, the API servers and etcd each wait ~10 s for clients.
@@ -547,7 +549,8 @@ export async function status(rig: RigLayout = rigLayout()): Promise<ComponentSta
   return out;
 }
 
-async function main(cmd: string | undefined): Promise<number> {
+async function main(cmd: string | undefined, flags: string[]): Promise<number> {
+  if (flags.includes('--real')) useRealDemoRig();
   const rig = rigLayout();
   switch (cmd) {
     case 'up': {
@@ -576,13 +579,13 @@ async function main(cmd: string | undefined): Promise<number> {
       return rows.every((r) => r.healthy) ? 0 : 1;
     }
     default:
-      console.error('usage: node test/rig/rig.ts up|down|status');
+      console.error('usage: node test/rig/rig.ts up|down|status [--real]');
       return 2;
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv[2]).then(
+  main(process.argv[2], process.argv.slice(3)).then(
     (code) => process.exit(code),
     (err: Error) => {
       console.error(`rig: ${err.message}`);

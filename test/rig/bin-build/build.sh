@@ -2,9 +2,10 @@
 # Build (or reuse from cache) the binaries the Kubernetes test rig needs, all
 # from Go modules through the Go module proxy.
 #
-# Usage: build.sh [--dataplane] [name ...]
-#   no names: the default set (ALL below; what CI builds)
-#   --dataplane: the data-plane group (DATAPLANE below; never built by default)
+# Usage: build.sh [--default] [--dataplane] [name ...]
+#   no names: the default set (ALL below)
+#   --default: the default set, with other names or groups
+#   --dataplane: the data-plane group (DATAPLANE below: the real nodes of test/rig/node)
 #   --list: print the names selected by the other arguments (alone: ALL)
 #
 # Pins live in the small Go tools modules next to this script
@@ -329,8 +330,9 @@ main() {
   for n in "$@"; do
     case $n in
       --list) list=1 ;;
+      --default) names+=("${ALL[@]}") ;;
       --dataplane) names+=("${DATAPLANE[@]}") ;;
-      -*) die "unknown option '$n' (use --list, --dataplane or names)" ;;
+      -*) die "unknown option '$n' (use --list, --default, --dataplane or names)" ;;
       *) names+=("$n") ;;
     esac
   done

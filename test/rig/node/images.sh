@@ -42,6 +42,9 @@ HELLOWORLD_TAG=1.0 BOOKINFO_TAG=1.19.1 CURL_TAG=8.16.0
 # The rig's own cluster DNS for real nodes (node-up.sh applies coredns.yaml); no manifest of the
 # action names it, so it carries the rig's name, not coredns/coredns.
 COREDNS_VERSION=1.15.0 COREDNS_IMAGE=mesh-rig.local/coredns:1.15.0
+# Our stand-in for kubernetes-csi's node-driver-registrar (csi-register/), under the rig's own
+# name; a run selects it with the action's csi-node-driver-registrar-image input.
+CSI_REGISTER_IMAGE=mesh-rig.local/csi-register:1
 
 log() { echo "images $(date +%T) $*" >&2; }
 die() { echo "images.sh: $*" >&2; exit 1; }
@@ -69,6 +72,7 @@ RECIPES=(
   "k8s-workload-registrar|$SPIRE_REGISTRAR_REGISTRY/k8s-workload-registrar:$SPIRE_VERSION"
   "spiffe-csi-driver|$SPIRE_REGISTRY/spiffe-csi-driver:$CSI_TAG"
   "coredns|$COREDNS_IMAGE"
+  "csi-register|$CSI_REGISTER_IMAGE"
   "pilot|$ISTIO_HUB/pilot:$ISTIO_TAG"
   "proxyv2|$ISTIO_HUB/proxyv2:$ISTIO_TAG"
   "curl|$EXAMPLES_REGISTRY/curl:$CURL_TAG"
@@ -151,6 +155,18 @@ spiffe_csi_023() {
   fi
   echo "$out"
 }
+# csi_register: our node-driver-registrar stand-in (csi-register/), static, built once per key.
+csi_register() {
+  local k out d=$HERE/csi-register
+  k=$( { cat "$d/go.mod" "$d/go.sum" "$d/main.go"; go version; } | sha256sum | cut -c1-12)
+  out=$NODEBIN/csi-register-$k
+  if [[ ! -x $out ]]; then
+    mkdir -p "$NODEBIN"
+    (cd "$d" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$out.tmp" .)
+    mv "$out.tmp" "$out"
+  fi
+  echo "$out"
+}
 istio_122_src() {
   local m
   m=$(go env GOMODCACHE)/istio.io/istio@$(awk '$1=="istio.io/istio"{print $2}' "$REPO/test/rig/bin-build/istio-1.22/go.mod" 2>/dev/null | head -1)
@@ -217,6 +233,16 @@ img_coredns() {
       Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"CoreDNS \($v) built by test/rig/bin-build from github.com/coredns/coredns v\($v)"}}')
 }
 check_coredns() { in_image / /coredns -version 2>&1 | grep_q -F "CoreDNS-$COREDNS_VERSION"; }
+
+# ---- csi-register: the agent DaemonSet's node-driver-registrar container, with its flags ------
+img_csi-register() {
+  local b; b=$(csi_register)
+  add_elf "$b" /csi-register
+  INPUTS=("$b")
+  CFG=$(jq -cn '{Entrypoint:["/csi-register"], Cmd:[], WorkingDir:"/",
+      Labels:{"mesh-rig.contents":"mesh-rig stand-in for kubernetes-csi node-driver-registrar (test/rig/node/csi-register): plugin registration only, not the upstream image"}}')
+}
+check_csi-register() { in_image / /csi-register -h 2>&1 | grep_q -F -- '-kubelet-registration-path'; }
 
 # ---- Istio 1.22.1: pilot/docker/Dockerfile.pilot and Dockerfile.proxyv2 ----------------------
 # Their "debug" base is ubuntu:jammy with iptables, curl, ... (docker/Dockerfile.base); here a

@@ -533,16 +533,6 @@ setup_backbone() {
   done
   log "backbone $BB_IP on $VB; routes to the other clusters' pods, Services and LoadBalancer pools"
 }
-# The action's agent DaemonSet registers its CSI driver with the kubelet through
-# node-driver-registrar, whose image cannot exist here (NOTES.md, "Not proven"). Real mode with
-# spire: csi-register (our stand-in, a host process in the node's namespaces, as in
-# csi-demo.sh) registers the DaemonSet's driver socket once it appears.
-setup_csi_register() {
-  local reg=$CACHE/node-bin/csi-register plugin=/var/lib/kubelet/plugins/csi.spiffe.io
-  [[ -x $reg ]] || (cd "$HERE/csi-register" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$reg" .)
-  start csi-register "${NSENTER[@]}" bash -c "until [[ -S $plugin/csi.sock ]]; do sleep 1; done
-    exec '$reg' -driver-name csi.spiffe.io -csi-endpoint $plugin/csi.sock -registration-dir /var/lib/kubelet/plugins_registry"
-}
 setup_dns() {
   sed -e "s|@DNS_IP@|$DNS_IP|g" -e "s|@IMAGE@|mesh-rig.local/coredns:1.15.0|g" \
     "$HERE/coredns.yaml" | kc apply -f - >/dev/null
@@ -561,6 +551,5 @@ setup_containerd
 setup_kubelet
 setup_kube_proxy
 [[ -z $REAL_NS ]] || setup_dns
-[[ ,$REAL_NS, != *,spire,* ]] || setup_csi_register
 log "node $NODE Ready in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (state $S)"
 kc get node "$NODE" -o wide

@@ -1,12 +1,16 @@
-// csi-register: the one job of a CSI node-driver-registrar, for the rig's real node.
+// csi-register: the one job of a CSI node-driver-registrar, for the rig's real nodes.
 //
-// The kubelet's plugin watcher looks for unix sockets in <kubelet root>/plugins_registry,
+// The kubelet's plugin watcher looks for unix sockets in its plugins_registry directory,
 // calls GetInfo on each (k8s.io/kubelet pluginregistration v1) and, for Type "CSIPlugin",
 // registers the named driver with the CSI endpoint it was told, then reports the outcome with
 // NotifyRegistrationStatus. kubernetes-csi's node-driver-registrar is not served by the Go
-// module proxy, so this small server stands in for it.
+// module proxy, so this small server stands in for it. It takes node-driver-registrar's flags,
+// so the action's agent DaemonSet runs it unmodified through the csi-node-driver-registrar-image
+// input, under the rig's own image name (never upstream's):
 //
-//	csi-register -driver-name csi.spiffe.io -csi-endpoint /path/csi.sock -registration-dir <root>/plugins_registry
+//	csi-register -csi-address /csi/csi.sock -kubelet-registration-path /var/lib/kubelet/plugins/<driver>/csi.sock
+//
+// Like the upstream registrar, it asks the driver for its name (CSI Identity GetPluginInfo).
 package main
 
 import (
@@ -18,8 +22,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
+	csi "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
@@ -48,13 +55,38 @@ func (r *registration) NotifyRegistrationStatus(_ context.Context, s *registerap
 	return &registerapi.RegistrationStatusResponse{}, nil
 }
 
+// driverName asks the CSI driver at addr for its name, retrying while the driver starts.
+func driverName(addr string) string {
+	conn, err := grpc.NewClient("unix://"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		log.Fatalf("CSI address %s: %v", addr, err)
+	}
+	defer conn.Close()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := csi.NewIdentityClient(conn).GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
+		cancel()
+		if err == nil && info.GetName() != "" {
+			return info.GetName()
+		}
+		if attempt%10 == 1 {
+			log.Printf("waiting for the CSI driver at %s: %v", addr, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 func main() {
-	name := flag.String("driver-name", "", "CSI driver name (as in the CSIDriver object)")
-	endpoint := flag.String("csi-endpoint", "", "path of the driver's CSI socket, as the kubelet sees it")
-	dir := flag.String("registration-dir", "", "the kubelet's plugins_registry directory")
+	csiAddress := flag.String("csi-address", "", "path of the driver's CSI socket, as this process sees it")
+	endpoint := flag.String("kubelet-registration-path", "", "path of the driver's CSI socket, as the kubelet sees it")
+	dir := flag.String("plugin-registration-path", "/registration", "the kubelet's plugins_registry directory")
+	name := flag.String("driver-name", "", "driver name; empty asks the driver (GetPluginInfo)")
 	flag.Parse()
-	if *name == "" || *endpoint == "" || *dir == "" {
-		log.Fatal("-driver-name, -csi-endpoint and -registration-dir are required")
+	if *endpoint == "" || (*csiAddress == "" && *name == "") {
+		log.Fatal("-kubelet-registration-path and one of -csi-address or -driver-name are required")
+	}
+	if *name == "" {
+		*name = driverName(*csiAddress)
 	}
 	sock := filepath.Join(*dir, *name+"-reg.sock")
 	if err := os.Remove(sock); err != nil && !os.IsNotExist(err) {
