@@ -16,7 +16,7 @@ import { down, up } from '../rig/rig.ts';
 import { apiserverUrl, rigLayout, type RigLayout } from '../rig/layout.ts';
 import { startArtifactServer } from '../rig/artifact-server.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
-import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
+import { isBookkeepingWrite, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { explain, ROOT, runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
 import { istioExtras, seedWay, type SeedWayTools } from './seed-way.ts';
 
@@ -98,9 +98,7 @@ async function countingWrites<T>(
     for (const [i, c] of doc.clusters.entries()) c.cluster.server = (proxies[i] as FaultProxy).url;
     const value = await fn(YAML.stringify(doc));
     // The run lock is taken and given back on every run; dry runs store nothing.
-    const writes = proxies
-      .flatMap((p) => p.writes)
-      .filter((w) => !/\/leases(\/mesh-federation-run)?(\?|$)/.test(w) && !/dryRun=All/.test(w));
+    const writes = proxies.flatMap((p) => p.writes).filter((w) => !isBookkeepingWrite(w));
     return { value, writes: writes.length };
   } finally {
     await Promise.all(proxies.map((p) => p.close()));

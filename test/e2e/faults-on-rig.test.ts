@@ -10,7 +10,7 @@ import { down } from '../rig/rig.ts';
 import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
 import { startFaultsRig } from '../rig/faults-rig.ts';
-import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
+import { isBookkeepingWrite, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
@@ -66,13 +66,6 @@ test('a fifth of the API calls fail (429, 503, reset): all still succeeds and co
   console.log(`faults injected: ${JSON.stringify(injected)}; retries counted: ${retries}`);
 });
 
-/**
- * The calls a no-op run must still send: the run lock it takes and gives back,
- * and dry runs (admission answers, nothing is stored).
- */
-const bookkeeping = (write: string): boolean =>
-  /\/leases(\/mesh-federation-run)?(\?|$)/.test(write) || /[?&]dryRun=All(&|$)/.test(write);
-
 test('a second all, with the cluster already right, sends no write', async () => {
   const counting = await Promise.all(
     layout.clusters.map((c, i) => startFaultProxy(c, { rate: 0, seed: i, maxFaults: 0 })),
@@ -85,11 +78,11 @@ test('a second all, with the cluster already right, sends no write', async () =>
     const r = await runAction(throughProxy(YAML.stringify(doc)));
     assert.equal(r.code, 0, explain(r));
     const writes = counting.flatMap((p, i) =>
-      p.writes.filter((w) => !bookkeeping(w)).map((w) => `${CONTEXTS[i]}: ${w}`),
+      p.writes.filter((w) => !isBookkeepingWrite(w)).map((w) => `${CONTEXTS[i]}: ${w}`),
     );
     assert.deepEqual(writes, [], `writes sent by a no-op all:\n${writes.join('\n')}`);
     assert.ok(
-      counting.every((p) => p.writes.some(bookkeeping)),
+      counting.every((p) => p.writes.some(isBookkeepingWrite)),
       'the run lock was taken through the proxy, so the run did go through it',
     );
   } finally {

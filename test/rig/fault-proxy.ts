@@ -11,6 +11,13 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { apiserverUrl, pkiPaths, type ClusterLayout } from './layout.ts';
 
+/**
+ * A write a no-op run still sends: the run lock it takes and gives back (a Lease), and dry runs
+ * (admission answers, nothing is stored). Everything else in `writes` changed the cluster.
+ */
+export const isBookkeepingWrite = (write: string): boolean =>
+  /\/leases(\/mesh-federation-run)?(\?|$)/.test(write) || /[?&]dryRun=All(&|$)/.test(write);
+
 export type FaultKind = '429' | '503' | 'reset';
 
 export interface FaultProxy {

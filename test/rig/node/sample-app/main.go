@@ -107,6 +107,19 @@ func health(name string) http.HandlerFunc {
 	}
 }
 
+// byID serves prefix<n>: answer's body for a numeric product id, else upstream's 400 with the
+// wording of that service ("id" or "ID").
+func byID(prefix, idWord string, answer func(r *http.Request, n int) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n, ok := id(r, prefix)
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product " + idWord})
+			return
+		}
+		writeJSON(w, http.StatusOK, answer(r, n))
+	}
+}
+
 func helloworld(mux *http.ServeMux) {
 	v := env("SERVICE_VERSION", "v1")
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) {
@@ -120,42 +133,27 @@ func helloworld(mux *http.ServeMux) {
 
 func details(mux *http.ServeMux) {
 	mux.HandleFunc("/health", health("Details"))
-	mux.HandleFunc("/details/", func(w http.ResponseWriter, r *http.Request) {
-		n, ok := id(r, "/details/")
-		if !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product id"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{
+	mux.HandleFunc("/details/", byID("/details/", "id", func(_ *http.Request, n int) any {
+		return map[string]any{
 			"id": n, "author": "William Shakespeare", "year": 1595, "type": "paperback",
 			"pages": 200, "publisher": "PublisherA", "language": "English",
 			"ISBN-10": "1234567890", "ISBN-13": "123-1234567890",
-		})
-	})
+		}
+	}))
 }
 
 func ratings(mux *http.ServeMux) {
 	mux.HandleFunc("/health", health("Ratings"))
-	mux.HandleFunc("/ratings/", func(w http.ResponseWriter, r *http.Request) {
-		n, ok := id(r, "/ratings/")
-		if !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product ID"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": n, "ratings": map[string]int{"Reviewer1": 5, "Reviewer2": 4}})
-	})
+	mux.HandleFunc("/ratings/", byID("/ratings/", "ID", func(_ *http.Request, n int) any {
+		return map[string]any{"id": n, "ratings": map[string]int{"Reviewer1": 5, "Reviewer2": 4}}
+	}))
 }
 
 func reviews(mux *http.ServeMux) {
 	withRatings := env("ENABLE_RATINGS", "false") == "true"
 	color := env("STAR_COLOR", "black")
 	mux.HandleFunc("/health", health("Reviews"))
-	mux.HandleFunc("/reviews/", func(w http.ResponseWriter, r *http.Request) {
-		n, ok := id(r, "/reviews/")
-		if !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product ID"})
-			return
-		}
+	mux.HandleFunc("/reviews/", byID("/reviews/", "ID", func(r *http.Request, n int) any {
 		rs := []map[string]any{
 			{"reviewer": "Reviewer1", "text": "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!"},
 			{"reviewer": "Reviewer2", "text": "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare."},
@@ -174,10 +172,10 @@ func reviews(mux *http.ServeMux) {
 				}
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
+		return map[string]any{
 			"id": fmt.Sprint(n), "podname": hostname(), "clustername": "null", "reviews": rs,
-		})
-	})
+		}
+	}))
 }
 
 func productpage(mux *http.ServeMux) {
