@@ -154,21 +154,17 @@ class ClusterController {
     informer.on('delete', touch);
     // Until it starts again: an API server that is down for a minute (restarting)
     // refuses the first tries, and a watch given up on never sees a new Service.
-    let restarting = false;
+    // A failed start may only emit 'error' and still resolve, so every error
+    // schedules the next try (one pending at a time), whatever the promise says.
+    let retry: NodeJS.Timeout | undefined;
     const restart = (): void => {
-      if (restarting) return;
-      restarting = true;
-      setTimeout(() => {
-        informer
-          .start()
-          .then(() => {
-            restarting = false;
-          })
-          .catch((err: unknown) => {
-            restarting = false;
-            this.log(`watch ${path} did not start again (${String(err)}); trying again`);
-            restart();
-          });
+      clearTimeout(retry);
+      retry = setTimeout(() => {
+        retry = undefined;
+        informer.start().catch((err: unknown) => {
+          this.log(`watch ${path} did not start again (${String(err)}); trying again`);
+          restart();
+        });
       }, 2000);
     };
     informer.on('error', (err: unknown) => {

@@ -78,9 +78,10 @@ export const STATE_MARKER = '.mesh-rig';
  * Written into the controller's `ready` file; `up` restarts a running controller that reports
  * another one (it runs older rig code). 2: supervises the host add-ons; 3: re-checks the
  * cert-manager CRDs sooner. 6: relays webhooks of pods on real nodes (test/rig/node). 7: a
- * watch that failed starts again until it does (an API server restart).
+ * watch that failed starts again until it does (an API server restart). 8: also when the failed
+ * start only emitted an error.
  */
-export const CONTROLLER_REVISION = 7;
+export const CONTROLLER_REVISION = 8;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
