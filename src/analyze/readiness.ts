@@ -375,17 +375,23 @@ export function eventsFor(
 
 const podProblem = (p: PodReport): string => `${p.name}: ${p.reasons[0]}`;
 
+/** The pods a workload's selector picks in its namespace. */
+function ownPods(obj: WorkloadObject, pods: readonly PodObject[]): PodObject[] {
+  return pods.filter(
+    (p) =>
+      p.metadata?.namespace === obj.metadata?.namespace &&
+      selectorMatches(obj.spec?.selector, p.metadata?.labels),
+  );
+}
+
 /** The first pod of a workload that is not ready, and why ("<pod>: <reason>"); undefined if none. */
 export function firstPodProblem(
   obj: WorkloadObject,
   pods: readonly PodObject[],
 ): string | undefined {
-  const own = pods.filter(
-    (p) =>
-      p.metadata?.namespace === obj.metadata?.namespace &&
-      selectorMatches(obj.spec?.selector, p.metadata?.labels),
-  );
-  const failing = own.map(podReport).find((p) => p.reasons.length > 0);
+  const failing = ownPods(obj, pods)
+    .map(podReport)
+    .find((p) => p.reasons.length > 0);
   return failing && podProblem(failing);
 }
 
@@ -403,11 +409,7 @@ function checkWorkload(
   };
   const name = `${kind} ${ref.namespace}/${ref.name}`;
   const state = rolloutState(kind, obj);
-  const own = pods.filter(
-    (p) =>
-      p.metadata?.namespace === ref.namespace &&
-      selectorMatches(obj.spec?.selector, p.metadata?.labels),
-  );
+  const own = ownPods(obj, pods);
   const base = {
     kind,
     namespace: ref.namespace,

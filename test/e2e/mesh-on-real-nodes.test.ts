@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { down, up } from '../rig/rig.ts';
-import type { ArtifactServer } from '../rig/artifact-server.ts';
+import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
 import { createCa } from '../rig/certs.ts';
-import { rigActionInputs, rigBinaries, startRigArtifactServer } from '../rig/local-inputs.ts';
+import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { REAL_MESH_NAMESPACES, RIG_IMAGES, realNodeName } from '../rig/real-nodes.ts';
 import { rigLayout } from '../rig/layout.ts';
 import { explain, runAction, type ActionRun } from '../../__tests__/helpers/run-action.ts';
@@ -114,7 +114,7 @@ before(async () => {
   kubeconfig = fs.readFileSync(rig.kubeconfig, 'utf8');
   kubeconfigFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-real-')), 'kubeconfig');
   fs.writeFileSync(kubeconfigFile, kubeconfig, { mode: 0o600 });
-  artifacts = await startRigArtifactServer();
+  artifacts = await startArtifactServer();
 });
 
 after(async () => {
@@ -198,6 +198,55 @@ test('the pods are what the action applied and istiod injected, and every Envoy 
       agent.status.containerStatuses?.every((c) => c.ready),
       `${context}: agent pod not ready`,
     );
+    // SPIRE and istiod run from what the action applied: its ConfigMaps and the CA it issued.
+    const peer = i === 0 ? 'bar.com' : 'foo.com';
+    const volumes = async (namespace: string, pod: string) =>
+      (
+        (await getJson(context, ['-n', namespace, 'get', 'pod', pod])) as {
+          spec: { volumes: { configMap?: { name: string }; secret?: { secretName: string } }[] };
+        }
+      ).spec.volumes.flatMap((v) => [v.configMap?.name ?? [], v.secret?.secretName ?? []].flat());
+    const server = await volumes('spire', 'spire-server-0');
+    assert.ok(
+      server.includes('spire-server') && server.includes('k8s-workload-registrar'),
+      context,
+    );
+    const serverConf = (await getJson(context, [
+      '-n',
+      'spire',
+      'get',
+      'configmap',
+      'spire-server',
+    ])) as {
+      data: Record<string, string>;
+    };
+    assert.match(serverConf.data['server.conf'] ?? '', new RegExp(`federates_with "${peer}"`));
+    assert.match(serverConf.data['server.conf'] ?? '', /UpstreamAuthority "cert-manager"/);
+    const istiod = (await getJson(context, [
+      '-n',
+      'istio-system',
+      'get',
+      'pods',
+      '-l',
+      'app=istiod',
+    ])) as {
+      items: { metadata: { name: string } }[];
+    };
+    assert.ok(
+      (await volumes('istio-system', istiod.items[0]!.metadata.name)).includes('cacerts'),
+      `${context}: istiod without the cacerts cert-manager issued`,
+    );
+    const remote = await kubectl(context, [
+      '-n',
+      'istio-system',
+      'get',
+      'secrets',
+      '-l',
+      'istio/multiCluster=true',
+      '-o',
+      'name',
+    ]);
+    assert.match(remote, /secret\//, `${context}: no remote secret`);
     const csiNode = (await getJson(context, ['get', 'csinode', node])) as {
       spec: { drivers?: { name: string }[] };
     };

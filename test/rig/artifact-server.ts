@@ -4,8 +4,8 @@
 //   /cert-manager/<V>/cert-manager.yaml                                     see cert-manager-manifest.ts
 // Use startArtifactServer() from tests, or `node test/rig/artifact-server.ts [port]` by hand.
 // MESH_RIG_ISTIOCTL (or the `istioctl` option) serves another istioctl than the rig-built one,
-// under its own stamped version, e.g. bin-build's istioctl-1-22 (1.22.1) for a run whose
-// istiod and proxies are that release (test/rig/node, real mode).
+// under its own stamped version. With istio-system on real nodes (MESH_RIG_REAL) the default is
+// bin-build's istioctl-1-22 (1.22.1), the release of the rig's istiod and proxy images.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -98,10 +98,17 @@ async function istioctlArchive(
 }
 
 export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<ArtifactServer> {
-  const cacheDir = opts.cacheDir ?? rigLayout().cacheDir;
+  const rig = rigLayout();
+  const cacheDir = opts.cacheDir ?? rig.cacheDir;
+  // With istiod and the proxies on real nodes, the istioctl built from their Istio source
+  // (bin-build's istioctl-1-22, stamped 1.22.1), so the action installs the version they are.
+  const realIstio = rig.realNamespaces.includes('istio-system');
   const istioctl =
     opts.istioctl ??
-    (process.env.MESH_RIG_ISTIOCTL || loadBinaries(cacheDir, ['istioctl']).istioctl);
+    (process.env.MESH_RIG_ISTIOCTL ||
+      (realIstio
+        ? loadBinaries(cacheDir, ['istioctl-1-22'])['istioctl-1-22']
+        : loadBinaries(cacheDir, ['istioctl']).istioctl));
   const istio = opts.istioVersion ?? (await istioctlVersion(istioctl));
   const certManager = opts.certManagerVersion ?? CERT_MANAGER_VERSION;
   const archive = await istioctlArchive(istioctl, istio, cacheDir);

@@ -2,7 +2,7 @@
 // its binaries, and the action inputs that point at it.
 import fs from 'node:fs';
 import { loadBinaries, type Binaries } from './binaries.ts';
-import { firstServiceIp, rigLayout } from './layout.ts';
+import { firstServiceIp, rigLayout, type RigLayout } from './layout.ts';
 import { up } from './rig.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 import { RIG_IMAGES } from './real-nodes.ts';
@@ -43,8 +43,7 @@ export function rigBinaries(): Binaries {
  * server addresses the other cluster's istiod can reach from a pod (each `kubernetes` ClusterIP,
  * routed between the nodes), where a user's clusters would have their public endpoints.
  */
-function realNodeInputs(): Record<string, string> {
-  const rig = rigLayout();
+function realNodeInputs(rig: RigLayout): Record<string, string> {
   const real = (ns: string) => rig.realNamespaces.includes(ns);
   return {
     ...(real('spire')
@@ -69,6 +68,7 @@ export function rigActionInputs(
   contexts: string[],
   artifacts: ArtifactServer,
 ): Record<string, string> {
+  const rig = rigLayout();
   return {
     phase,
     kubeconfig,
@@ -79,29 +79,15 @@ export function rigActionInputs(
     'cert-manager-base-url': artifacts.certManagerBaseUrl,
     // Traffic and proxy certificate checks need real Envoys, which the rig has only when the
     // sample apps' namespaces run on real nodes; otherwise they are listed as not run.
-    'verify-checks': rigLayout().realNamespaces.includes('sleep')
+    'verify-checks': rig.realNamespaces.includes('sleep')
       ? 'readiness,identities,federation,chain,east-west,north-south'
       : 'readiness,identities,federation',
-    'istio-overlay': rigLayout().realNamespaces.includes('istio-system')
+    'istio-overlay': rig.realNamespaces.includes('istio-system')
       ? UPSTREAM_ENVOY_OVERLAY + PRELOADED_IMAGES_OVERLAY
       : UPSTREAM_ENVOY_OVERLAY,
-    ...realNodeInputs(),
+    ...realNodeInputs(rig),
     timeout: '4m',
   };
-}
-
-/**
- * The rig's artifact server. With istiod and the proxies on real nodes, the istioctl it serves
- * is the one built from their Istio source (bin-build's istioctl-1-22, stamped 1.22.1), so the
- * action installs the version those images are; otherwise the rig-built istioctl.
- */
-export function startRigArtifactServer(): Promise<ArtifactServer> {
-  const realIstio = rigLayout().realNamespaces.includes('istio-system');
-  return startArtifactServer(
-    realIstio && !process.env.MESH_RIG_ISTIOCTL
-      ? { istioctl: loadBinaries(rigLayout().cacheDir, ['istioctl-1-22'])['istioctl-1-22'] }
-      : {},
-  );
 }
 
 /** Starts (or reuses) the rig and an artifact server; returns INPUT_* variables for the action. */
@@ -110,7 +96,7 @@ export async function rigInputs(
 ): Promise<{ env: Record<string, string>; stop: () => void }> {
   rigBinaries();
   const rig = await up();
-  const artifacts = await startRigArtifactServer();
+  const artifacts = await startArtifactServer();
   const inputs = rigActionInputs(
     phase,
     fs.readFileSync(rig.kubeconfig, 'utf8'),
