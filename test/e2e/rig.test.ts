@@ -631,7 +631,10 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
 
           if (!hadCrds) {
             // As the action's cleanup does: the controller must not outlive its CRDs.
-            await kubectl(c, ['delete', 'crd', ...crdNames, '--ignore-not-found']);
+            // --wait=false: kube-apiserver's CRD finalizer fails with "storage is
+            // (re)initializing" when a CRD goes seconds after it came, and its next attempt
+            // polls a minute per CRD; waiting on the delete itself timed out in CI.
+            await kubectl(c, ['delete', 'crd', ...crdNames, '--ignore-not-found', '--wait=false']);
             crdsDeleted = true;
             await eventually(`${c.name} cert-manager controller to stop`, 30_000, async () => {
               const row = await componentStatus(c, CERT_MANAGER_CONTROLLER);
@@ -640,6 +643,12 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
             assert.match(
               readFileSync(rig.controllerLog, 'utf8'),
               new RegExp(`${c.name} ${CERT_MANAGER_CONTROLLER} stopped pid ${pid} `),
+            );
+            await eventually(`${c.name} cert-manager CRDs to be gone`, 5 * 60_000, async () =>
+              (await kubectl(c, ['get', 'crd', ...crdNames, '--ignore-not-found', '-o', 'name']))
+                .trim() === ''
+                ? true
+                : undefined,
             );
           }
         } finally {
