@@ -645,8 +645,9 @@ describe('test rig', { timeout: 15 * 60_000 }, () => {
               new RegExp(`${c.name} ${CERT_MANAGER_CONTROLLER} stopped pid ${pid} `),
             );
             await eventually(`${c.name} cert-manager CRDs to be gone`, 5 * 60_000, async () =>
-              (await kubectl(c, ['get', 'crd', ...crdNames, '--ignore-not-found', '-o', 'name']))
-                .trim() === ''
+              (
+                await kubectl(c, ['get', 'crd', ...crdNames, '--ignore-not-found', '-o', 'name'])
+              ).trim() === ''
                 ? true
                 : undefined,
             );
