@@ -54,6 +54,18 @@ const results: PhaseResult[] = [
     ],
     evidence: [
       {
+        kind: 'federation',
+        matrix: {
+          trustDomains: ['foo.com', 'bar.com', 'baz.com'],
+          cells: [
+            ['own', 'same', 'missing'],
+            ['same', 'own', 'same'],
+            ['stale', 'same', 'own'],
+          ],
+          ok: false,
+        },
+      },
+      {
         kind: 'chain',
         report: {
           cluster: 'cluster-1',
@@ -97,6 +109,10 @@ test('summary: a section per phase, a table per cluster with counts and time, ch
     md,
     /\| east-west traffic \| cluster-1 \| ❌ fail \| only v1 \(cluster-1\) answered \|/,
   );
+  assert.match(md, /#### Federation: which server holds whose bundle ❌ fail/);
+  assert.match(md, /\| server ↓ holds bundle of → \| foo\.com \| bar\.com \| baz\.com \|/);
+  assert.match(md, /\| foo\.com \| — own \| ✅ same roots \| ❌ missing \|/);
+  assert.match(md, /\| baz\.com \| ❌ stale \| ✅ same roots \| — own \|/);
   assert.match(md, /#### Certificate chain of sleep\/sleep-1 \(cluster-1\) ✅ pass/);
   assert.match(
     md,

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import {
   analyzeFederation,
   BundleOutputError,
+  federationMatrix,
   parseBundle,
   parseBundleList,
   type FederationServerEvidence,
@@ -13,8 +14,10 @@ import { bundleJwks, bundleList, makeRoot, pemOf, type Issued } from './verify-f
 let fooRoot: Issued;
 let barRoot: Issued;
 let barOldRoot: Issued;
+let bazRoot: Issued;
 
 before(async () => {
+  bazRoot = await makeRoot('baz.com root', {}, false);
   fooRoot = await makeRoot('foo.com root', {}, false);
   barRoot = await makeRoot('bar.com root', {}, false);
   barOldRoot = await makeRoot('bar.com root', {}, false);
@@ -180,5 +183,58 @@ describe('analyzeFederation', () => {
       checks.find((c) => c.name === 'own bundle foo.com')?.reason,
       "foo.com's own bundle holds no X.509 root",
     );
+  });
+});
+
+describe('federationMatrix', () => {
+  it('shows every pair of three servers: who holds whose bundle and whether its roots are the same', () => {
+    const roots: Record<string, Issued> = {
+      'foo.com': fooRoot,
+      'bar.com': barRoot,
+      'baz.com': bazRoot,
+    };
+    const server = (td: string, cluster: string, held: Record<string, string>) => ({
+      cluster,
+      trustDomain: td,
+      bundleShow: bundleJwks([roots[td] as Issued]),
+      bundleList: bundleList(held),
+    });
+    const checks = analyzeFederation([
+      // foo.com holds both peers; bar.com holds an old root of nothing, a stale baz.com
+      // (another root) and lacks foo.com; baz.com holds both.
+      server('foo.com', 'cluster-1', {
+        'bar.com': bundleJwks([barRoot]),
+        'baz.com': bundleJwks([bazRoot]),
+      }),
+      server('bar.com', 'cluster-2', { 'baz.com': bundleJwks([barOldRoot]) }),
+      server('baz.com', 'cluster-3', {
+        'foo.com': bundleJwks([fooRoot]),
+        'bar.com': bundleJwks([barRoot]),
+      }),
+    ]);
+    assert.equal(checks.length, 9, 'three own bundles and six pairs');
+    const matrix = federationMatrix(['foo.com', 'bar.com', 'baz.com'], checks);
+    assert.deepEqual(matrix.cells, [
+      ['own', 'same', 'same'],
+      ['missing', 'own', 'stale'],
+      ['same', 'same', 'own'],
+    ]);
+    assert.equal(matrix.ok, false);
+    const fixed = federationMatrix(
+      ['foo.com', 'bar.com'],
+      analyzeFederation(servers(bundleJwks([barRoot]))),
+    );
+    assert.deepEqual(fixed.cells, [
+      ['own', 'same'],
+      ['same', 'own'],
+    ]);
+    assert.equal(fixed.ok, true);
+  });
+
+  it('never shows a pair that was not judged as held', () => {
+    const checks = analyzeFederation(servers(bundleJwks([barRoot])));
+    const matrix = federationMatrix(['foo.com', 'bar.com', 'baz.com'], checks);
+    assert.deepEqual(matrix.cells[2], ['unreadable', 'unreadable', 'unreadable']);
+    assert.equal(matrix.ok, false);
   });
 });

@@ -10,6 +10,7 @@
 
 import type { X509Certificate } from 'node:crypto';
 import { failed, passed, type Check } from '../model/check.ts';
+import type { FederationCell, FederationMatrix } from '../model/evidence.ts';
 import {
   certificateFromBase64Der,
   normalizeTrustDomain,
@@ -145,6 +146,32 @@ function attempt<T>(fn: () => T): Parsed<T> {
   }
 }
 
+/** Put into every check's details, so the matrix is read from the checks themselves. */
+const cell = (holder: string, of: string, state: FederationCell) => ({
+  federation: { holder, of, state },
+});
+
+/** The matrix of `analyzeFederation`'s checks, in the order of `trustDomains`. */
+export function federationMatrix(
+  trustDomains: readonly string[],
+  checks: readonly Check[],
+): FederationMatrix {
+  const tds = trustDomains.map(normalizeTrustDomain);
+  const states = new Map<string, FederationCell>();
+  for (const c of checks) {
+    const f = c.details?.federation as
+      { holder: string; of: string; state: FederationCell } | undefined;
+    if (f) states.set(`${f.holder} ${f.of}`, f.state);
+  }
+  // A pair without a check was never judged: unreadable, never a pass.
+  const cells = tds.map((holder) => tds.map((of) => states.get(`${holder} ${of}`) ?? 'unreadable'));
+  return {
+    trustDomains: tds,
+    cells,
+    ok: cells.every((row, i) => row.every((s, j) => (i === j ? s === 'own' : s === 'same'))),
+  };
+}
+
 /** One check per server's own bundle and one per (server, other trust domain). */
 export function analyzeFederation(servers: readonly FederationServerEvidence[]): Check[] {
   const parsed = servers.map((s) => ({
@@ -159,14 +186,21 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
     const ownName = `own bundle ${server.td}`;
     if (!server.own.ok) {
       checks.push(
-        failed(ownName, server.cluster, `cannot read bundle show output: ${server.own.error}`),
+        failed(ownName, server.cluster, `cannot read bundle show output: ${server.own.error}`, {
+          ...cell(server.td, server.td, 'unreadable'),
+        }),
       );
     } else if (server.own.value.roots.length === 0) {
-      checks.push(failed(ownName, server.cluster, `${server.td}'s own bundle holds no X.509 root`));
+      checks.push(
+        failed(ownName, server.cluster, `${server.td}'s own bundle holds no X.509 root`, {
+          ...cell(server.td, server.td, 'empty'),
+        }),
+      );
     } else {
       const own = server.own.value;
       checks.push(
         passed(ownName, server.cluster, `${own.roots.length} X.509 root(s)`, {
+          ...cell(server.td, server.td, 'own'),
           roots: own.roots,
           ...(own.sequence !== undefined ? { sequence: own.sequence } : {}),
         }),
@@ -176,9 +210,12 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
     for (const other of parsed) {
       if (other.td === server.td) continue;
       const name = `federated bundle ${other.td} on ${server.td}`;
+      const at = (state: FederationCell) => cell(server.td, other.td, state);
       if (!server.list.ok) {
         checks.push(
-          failed(name, server.cluster, `cannot read bundle list output: ${server.list.error}`),
+          failed(name, server.cluster, `cannot read bundle list output: ${server.list.error}`, {
+            ...at('unreadable'),
+          }),
         );
         continue;
       }
@@ -190,6 +227,7 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             server.cluster,
             `missing bundle: ${server.td}'s server holds no bundle for ${other.td}`,
             {
+              ...at('missing'),
               held: [...server.list.value.keys()],
             },
           ),
@@ -202,15 +240,21 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             name,
             server.cluster,
             `cannot compare: ${other.td}'s own bundle is unreadable (${other.own.error})`,
+            { ...at('unreadable') },
           ),
         );
         continue;
       }
+      const expected = other.own.value.roots;
       const want = fingerprints(other.own.value);
       const have = fingerprints(copy);
-      const lacking = other.own.value.roots.filter((r) => !have.has(r.fingerprint256));
+      const lacking = expected.filter((r) => !have.has(r.fingerprint256));
       const extra = copy.roots.filter((r) => !want.has(r.fingerprint256));
-      const details = { expected: other.own.value.roots, held: copy.roots };
+      const details = (state: FederationCell) => ({
+        ...at(state),
+        expected,
+        held: copy.roots,
+      });
       if (lacking.length > 0) {
         checks.push(
           failed(
@@ -219,7 +263,7 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             `stale bundle for ${other.td}: lacks ${lacking.length} root(s) that ${other.td}'s server holds (${lacking
               .map((r) => r.subject)
               .join('; ')})`,
-            details,
+            details('stale'),
           ),
         );
       } else if (extra.length > 0) {
@@ -230,7 +274,7 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             `different bundle for ${other.td}: holds ${extra.length} root(s) that ${other.td}'s server does not (${extra
               .map((r) => r.subject)
               .join('; ')})`,
-            details,
+            details('different'),
           ),
         );
       } else if (want.size === 0) {
@@ -239,7 +283,7 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             name,
             server.cluster,
             `${other.td}'s bundle holds no X.509 root to trust`,
-            details,
+            details('empty'),
           ),
         );
       } else {
@@ -248,7 +292,7 @@ export function analyzeFederation(servers: readonly FederationServerEvidence[]):
             name,
             server.cluster,
             `holds ${other.td}'s bundle, same ${want.size} root(s) as its server`,
-            details,
+            details('same'),
           ),
         );
       }

@@ -1,5 +1,5 @@
-// Evidence the analyzers produce and the report shows: certificate chains and
-// traffic answers, as data.
+// Evidence the analyzers produce and the report shows: certificate chains,
+// the federation matrix and traffic answers, as data.
 import type { Check } from './check.ts';
 
 export type CertificateRole = 'leaf' | 'intermediate' | 'root';
@@ -45,4 +45,19 @@ export interface TrafficSummary {
   unrecognized: number;
   failures: Record<string, number>;
   latencyMs?: { p50: number; p95: number; max: number };
+}
+
+/**
+ * What one server holds of one trust domain's bundle: `own` on the diagonal, `same` when its copy
+ * carries exactly the roots that domain's server shows.
+ */
+export type FederationCell =
+  'own' | 'same' | 'missing' | 'stale' | 'different' | 'empty' | 'unreadable';
+
+/** The N×N view of the checks below: row = the server holding, column = whose bundle. */
+export interface FederationMatrix {
+  trustDomains: string[];
+  /** cells[i][j]: what trustDomains[i]'s server holds of trustDomains[j]'s bundle. */
+  cells: FederationCell[][];
+  ok: boolean;
 }

@@ -3,7 +3,7 @@
 // evidence worth showing. No markdown and no action outputs here.
 import type { Phase } from '../config/config.ts';
 import type { Check } from './check.ts';
-import type { ChainReport } from './evidence.ts';
+import type { ChainReport, FederationMatrix } from './evidence.ts';
 
 export type ApplyAction = 'created' | 'changed' | 'unchanged' | 'deleted';
 export interface ApplyRecord {
@@ -40,6 +40,7 @@ export interface PlanRow {
 export type Evidence =
   | { kind: 'plan'; rows: PlanRow[] }
   | { kind: 'chain'; report: ChainReport }
+  | { kind: 'federation'; matrix: FederationMatrix }
   /** The north-south entry found on the ingress cluster (action output `gateway-url`). */
   | { kind: 'gateway-url'; url: string };
 

@@ -18,7 +18,11 @@ import {
 import { spireRead } from '../cluster/spire-cli.ts';
 import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../analyze/readiness.ts';
 import { analyzeIdentities, type MeshWorkload } from '../analyze/identities.ts';
-import { analyzeFederation, type FederationServerEvidence } from '../analyze/federation.ts';
+import {
+  analyzeFederation,
+  federationMatrix,
+  type FederationServerEvidence,
+} from '../analyze/federation.ts';
 import { analyzeChain } from '../analyze/chain.ts';
 import type { ChainReport } from '../model/evidence.ts';
 import {
@@ -420,7 +424,12 @@ export async function runVerify(ctx: RunContext): Promise<{
 
   await everyCluster('readiness', (c) => readiness(ctx, c));
   await everyCluster('identities', (c) => identities(ctx, c));
-  await once('federation', () => federation(ctx));
+  await once('federation', async () => {
+    const found = await federation(ctx);
+    const trustDomains = ctx.config.clusters.map((c) => c.trustDomain);
+    evidence.push({ kind: 'federation', matrix: federationMatrix(trustDomains, found) });
+    return found;
+  });
   await once('chain', async () => {
     const reports = await chains(ctx);
     evidence.push(...reports.map((report) => ({ kind: 'chain' as const, report })));

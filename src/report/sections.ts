@@ -2,7 +2,7 @@
 // checks: the plan, each certificate chain, each traffic check's answers.
 import type { Config } from '../config/config.ts';
 import type { Check } from '../model/check.ts';
-import type { ChainReport } from '../model/evidence.ts';
+import type { ChainReport, FederationCell, FederationMatrix } from '../model/evidence.ts';
 import type { PhaseResult, PlanRow } from '../model/results.ts';
 import { markdownTable, verdict } from './markdown.ts';
 import { trafficSection } from './traffic-section.ts';
@@ -56,11 +56,32 @@ function chainSection(report: ChainReport): Section {
   };
 }
 
+const CELLS: Record<FederationCell, string> = {
+  own: '— own',
+  same: '✅ same roots',
+  missing: '❌ missing',
+  stale: '❌ stale',
+  different: '❌ other roots',
+  empty: '❌ no root',
+  unreadable: '❌ unreadable',
+};
+
+function federationSection(matrix: FederationMatrix): Section {
+  return {
+    title: `Federation: which server holds whose bundle ${verdict(matrix.ok)}`,
+    markdown: markdownTable(
+      ['server ↓ holds bundle of →', ...matrix.trustDomains],
+      matrix.trustDomains.map((td, i) => [td, ...(matrix.cells[i] ?? []).map((c) => CELLS[c])]),
+    ),
+  };
+}
+
 export function phaseSections(config: Config, result: PhaseResult): Section[] {
   const sections: Section[] = [];
   for (const e of result.evidence) {
     if (e.kind === 'plan') sections.push(planSection(config, e.rows));
     if (e.kind === 'chain') sections.push(chainSection(e.report));
+    if (e.kind === 'federation') sections.push(federationSection(e.matrix));
   }
   sections.push(
     ...result.checks.map((c: Check) => trafficSection(c)).filter((s): s is Section => !!s),

@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { down } from '../rig/rig.ts';
 import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
-import { startFaultsRig } from '../rig/faults-rig.ts';
+import { FAULTS_RIG, startIsolatedRig } from '../rig/isolated-rig.ts';
 import { isBookkeepingWrite, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -22,7 +22,7 @@ let proxies: FaultProxy[] = [];
 let layout: RigLayout;
 
 before(async () => {
-  ({ layout, direct, artifacts } = await startFaultsRig());
+  ({ layout, direct, artifacts } = await startIsolatedRig(FAULTS_RIG));
   proxies = await Promise.all(
     layout.clusters.map((c, i) =>
       startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),

@@ -17,7 +17,7 @@ import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
 import { runningPid } from '../rig/processes.ts';
 import { kubectlList, labelledObjects, refOf } from '../e2e/labelled.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
-import { startFaultsRig } from '../rig/faults-rig.ts';
+import { FAULTS_RIG, startIsolatedRig } from '../rig/isolated-rig.ts';
 import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -28,7 +28,7 @@ let artifacts: ArtifactServer;
 let layout: RigLayout;
 
 before(async () => {
-  ({ layout, direct, artifacts } = await startFaultsRig());
+  ({ layout, direct, artifacts } = await startIsolatedRig(FAULTS_RIG));
   const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
   assert.equal(clean.code, 0, explain(clean));
 });

@@ -11,11 +11,14 @@
 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MAX_CLUSTERS, MIN_CLUSTERS } from '../../src/config/config.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
 
-export const RIG_CLUSTER_COUNT = 2;
-/** Address plans that fit in an octet: 200 + 10n + i <= 255. */
-export const RIG_MAX_INSTANCE = 4;
+/** The action's bounds (MIN_CLUSTERS..MAX_CLUSTERS); MESH_RIG_TRUST_DOMAINS picks the count. */
+export const RIG_MIN_CLUSTERS = MIN_CLUSTERS;
+export const RIG_MAX_CLUSTERS = MAX_CLUSTERS;
+/** Address plans that fit in an octet: 200 + 10n + i <= 255 for i <= 5. */
+export const RIG_MAX_INSTANCE = 5;
 
 export interface ClusterLayout {
   /** 1-based. */
@@ -96,8 +99,10 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
     throw new Error('MESH_RIG_POD_DELAY_MS must be a whole number of milliseconds');
   }
   const trustDomains = (env.MESH_RIG_TRUST_DOMAINS || 'foo.com,bar.com').split(',');
-  if (trustDomains.length !== RIG_CLUSTER_COUNT) {
-    throw new Error(`MESH_RIG_TRUST_DOMAINS needs ${RIG_CLUSTER_COUNT} comma-separated names`);
+  if (trustDomains.length < RIG_MIN_CLUSTERS || trustDomains.length > RIG_MAX_CLUSTERS) {
+    throw new Error(
+      `MESH_RIG_TRUST_DOMAINS needs ${RIG_MIN_CLUSTERS} to ${RIG_MAX_CLUSTERS} comma-separated names, one per cluster`,
+    );
   }
   const clusters: ClusterLayout[] = trustDomains.map((td, k) => {
     const i = k + 1;

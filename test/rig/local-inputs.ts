@@ -73,6 +73,8 @@ export function rigActionInputs(
     phase,
     kubeconfig,
     contexts: contexts.join(','),
+    // The rig's own SPIRE servers (all-kwok) run these: a user names theirs the same way.
+    'trust-domains': rig.clusters.map((c) => c.trustDomain).join(','),
     'istio-version': artifacts.versions.istio,
     'istioctl-base-url': artifacts.istioctlBaseUrl,
     'cert-manager-version': artifacts.versions.certManager,
