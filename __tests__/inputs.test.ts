@@ -1,3 +1,4 @@
+import { PROFILE_TABLE } from '../src/config/profiles.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseInputs } from '../src/config/inputs.ts';
@@ -50,7 +51,16 @@ test('defaults reproduce the seed', () => {
       ['cluster-2', 'cluster-2', 'bar.com', 'network2'],
     ],
   );
-  assert.deepEqual(config.versions, { istio: '1.22.1', spire: '1.5.1', certManager: 'v1.15.1' });
+  assert.equal(config.profile, 'seed');
+  assert.equal(config.registration, 'k8s-workload-registrar');
+  assert.deepEqual(config.versions, {
+    istio: '1.22.1',
+    spire: '1.5.1',
+    certManager: 'v1.15.1',
+    spireControllerManager: '',
+    spiffeCsiDriver: '0.2.3',
+    nodeDriverRegistrar: 'v2.8.0',
+  });
   assert.equal(config.serviceType, 'LoadBalancer');
   assert.equal(config.timeoutMs, 600_000);
   assert.equal(config.requests, 20);
@@ -58,6 +68,51 @@ test('defaults reproduce the seed', () => {
   assert.equal(config.manifestsDir, '/tmp/rt/mesh-federation/manifests');
   assert.equal(config.istioctlBaseUrl, 'https://github.com/istio/istio/releases/download');
   assert.equal(config.verifyChecks.length, 6);
+});
+
+test('profile current takes its pins and the SPIRE Controller Manager; a version input overrides one pin', () => {
+  const config = parseInputs(
+    from({ profile: 'current', 'istio-version': '1.32.0-alpha.eed52ebb66ad' }),
+  );
+  assert.equal(config.profile, 'current');
+  assert.equal(config.registration, 'spire-controller-manager');
+  assert.deepEqual(config.versions, {
+    ...PROFILE_TABLE.current.pins,
+    istio: '1.32.0-alpha.eed52ebb66ad',
+  });
+  assert.equal(
+    parseInputs(from({ profile: 'current', 'spiffe-csi-driver-version': 'v0.2.6' })).versions
+      .spiffeCsiDriver,
+    '0.2.6',
+  );
+});
+
+test('a profile and versions that cannot work together are refused, naming the input', () => {
+  rejects({ profile: 'latest' }, 'profile', /'seed', 'current'|seed, current/);
+  rejects(
+    { 'spire-version': '1.13.3' },
+    'spire-version',
+    /k8s-workload-registrar.*profile: current/,
+  );
+  rejects(
+    { profile: 'current', 'spire-version': '1.5.1' },
+    'spire-version',
+    /SPIRE Controller Manager.*profile: seed/,
+  );
+  rejects({ profile: 'current', 'istio-version': '1.13.9' }, 'istio-version', /too old/);
+  rejects(
+    {
+      profile: 'current',
+      'spire-registrar-image': 'mirror.example/spiffe/k8s-workload-registrar:1.5.1',
+    },
+    'spire-registrar-image',
+    /profile 'current' registers workloads with the spire-controller-manager/,
+  );
+  rejects(
+    { 'spire-controller-manager-version': '0.7.0' },
+    'spire-controller-manager-version',
+    /profile 'seed' registers workloads with the k8s-workload-registrar/,
+  );
 });
 
 test('a comma list of phases runs in canonical order, without duplicates', () => {

@@ -1,3 +1,4 @@
+import { PROFILE_TABLE, type ProfileName } from '../src/config/profiles.ts';
 import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { describe, it } from 'node:test';
@@ -45,6 +46,7 @@ function makeConfig(
     istio?: string;
     spireRegistry?: string;
     istioOverlay?: Config['istioOverlay'];
+    profile?: ProfileName;
   } = {},
 ): Config {
   const clusters: ClusterConfig[] = Array.from({ length: options.clusters ?? 2 }, (_, index) => ({
@@ -64,9 +66,15 @@ function makeConfig(
     certManagerMode: 'auto',
     spireStorageClass: '',
     meshId: 'mesh1',
-    versions: { istio: options.istio ?? '1.22.1', spire: '1.5.1', certManager: 'v1.15.1' },
+    profile: options.profile ?? 'seed',
+    registration: PROFILE_TABLE[options.profile ?? 'seed'].registration,
+    versions: {
+      ...PROFILE_TABLE[options.profile ?? 'seed'].pins,
+      ...(options.istio ? { istio: options.istio } : {}),
+    },
     istioctlBaseUrl: 'https://github.com/istio/istio/releases/download',
     certManagerBaseUrl: 'https://github.com/cert-manager/cert-manager/releases/download',
+    spireCrdsBaseUrl: 'https://raw.githubusercontent.com/spiffe/spire-controller-manager',
     images: {
       spireRegistry: options.spireRegistry ?? 'ghcr.io/spiffe',
       spireRegistrar: '',
@@ -443,9 +451,109 @@ describe('spire phase', () => {
     assert.equal(mountPath(sts, SPIRE_SERVER.container, 'spire-config'), '/run/spire/config');
     assert.deepEqual(container(sts, 'k8s-workload-registrar').args, [
       '-config',
-      `${mountPath(sts, 'k8s-workload-registrar', 'registrar-config')}/registrar.conf`,
+      `${mountPath(sts, 'k8s-workload-registrar', 'registration-config')}/registrar.conf`,
     ]);
     assert.equal(`${SPIRE_SERVER.statefulSet}-0`, SPIRE_SERVER.pod);
+  });
+
+  it('profile current: the SPIRE Controller Manager beside the server, its className on every CR it must read', () => {
+    const current = makeConfig({ profile: 'current', clusters: 3 });
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'clusterspiffeids.spire.spiffe.io' },
+    };
+    const facts: RenderFacts = {
+      ...FACTS,
+      bundleEndpoints: {
+        'foo.com': 'https://203.0.113.1:8443',
+        'bar.com': 'https://203.0.113.2:8443',
+        'baz.org': 'https://203.0.113.3:8443',
+      },
+      trustBundles: { 'foo.com': '{"keys":["foo"]}', 'baz.org': '{"keys":["baz"]}' },
+      spireCrds: [crd],
+    };
+    const objects = renderPhase(current, 'spire', cluster(current, 1), facts).objects;
+    const sts = find(objects, 'StatefulSet', SPIRE_SERVER.statefulSet, SPIRE_NAMESPACE) as Any;
+    assert.deepEqual(
+      podSpec(sts).containers.map((c: Any) => c.name),
+      [SPIRE_SERVER.container, 'spire-controller-manager'],
+    );
+    const manager = container(sts, 'spire-controller-manager');
+    assert.equal(manager.image, 'ghcr.io/spiffe/spire-controller-manager:0.7.0');
+    assert.equal(
+      container(sts, SPIRE_SERVER.container).image,
+      'ghcr.io/spiffe/spire-server:1.15.3',
+    );
+    assert.equal(
+      mountPath(sts, 'spire-controller-manager', 'spire-server-socket'),
+      posix.dirname(SPIRE_SERVER.socket),
+    );
+    const confDir = mountPath(sts, 'spire-controller-manager', 'registration-config');
+    assert.deepEqual(manager.args, [`--config=${confDir}/controller-manager.yaml`]);
+    const conf = YAML.parse(
+      configMapText(objects, 'spire-controller-manager', 'controller-manager.yaml'),
+    ) as Any;
+    assert.equal(conf.kind, 'ControllerManagerConfig');
+    assert.equal(conf.trustDomain, 'bar.com');
+    // The agents' k8s_psat cluster name: entries go under their agent IDs.
+    assert.equal(conf.clusterName, 'cluster-2');
+    assert.equal(conf.spireServerSocketPath, SPIRE_SERVER.socket);
+    assert.equal(conf.leaderElection.leaderElect, false);
+    assert.ok(conf.className);
+    assert.equal(
+      objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'k8s-workload-registrar'),
+      false,
+    );
+    const webhook = find(
+      objects,
+      'ValidatingWebhookConfiguration',
+      conf.validatingWebhookConfigurationName,
+    ) as Any;
+    assert.equal(webhook.webhooks.length, 2);
+    assert.ok(webhook.webhooks.every((w: Any) => w.clientConfig.caBundle === undefined));
+    assert.ok(
+      objects.some((o) => o.kind === crd.kind && o.metadata.name === crd.metadata.name),
+      'the CRDs downloaded for its version are applied with it',
+    );
+
+    // Federation by CR: one per peer, with its endpoint, its server's ID and its bundle.
+    const cftds = objects.filter((o) => o.kind === 'ClusterFederatedTrustDomain') as Any[];
+    assert.deepEqual(
+      cftds.map((c) => [
+        c.spec.trustDomain,
+        c.spec.bundleEndpointURL,
+        c.spec.bundleEndpointProfile,
+        c.spec.trustDomainBundle,
+      ]),
+      [
+        [
+          'foo.com',
+          'https://203.0.113.1:8443',
+          { type: 'https_spiffe', endpointSPIFFEID: 'spiffe://foo.com/spire/server' },
+          '{"keys":["foo"]}',
+        ],
+        [
+          'baz.org',
+          'https://203.0.113.3:8443',
+          { type: 'https_spiffe', endpointSPIFFEID: 'spiffe://baz.org/spire/server' },
+          '{"keys":["baz"]}',
+        ],
+      ],
+    );
+    const ids = objects.filter((o) => o.kind === 'ClusterSPIFFEID') as Any[];
+    assert.equal(ids.length, 1);
+    assert.deepEqual(ids[0].spec.federatesWith, ['foo.com', 'baz.org']);
+    assert.equal(
+      ids[0].spec.spiffeIDTemplate,
+      'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+    );
+    for (const cr of [...cftds, ...ids])
+      assert.equal(cr.spec.className, conf.className, cr.metadata.name);
+    // The relationships are the CRs': the server config holds none of its own.
+    const server = parseHcl(configMapText(objects, 'spire-server', 'server.conf')) as Any;
+    assert.equal(server.server.federation.federates_with, undefined);
+    assert.ok(server.server.federation.bundle_endpoint);
   });
 
   it('gives the registrar the RBAC reconcile mode needs', () => {

@@ -235,3 +235,24 @@ test('a phase skipped after a failure reads skipped, not failed in 0 ms', () => 
   assert.doesNotMatch(text, /### istio ❌/);
   assert.equal(buildResult(config, [skippedPhase('istio')]).phases[0]?.skipped, true);
 });
+
+test('the summary says which profile ran and every pin a version input replaced', () => {
+  const seed = renderSummary(config, results);
+  assert.match(
+    seed,
+    /Profile `seed` \(workloads registered by the k8s-workload-registrar\): Istio 1\.22\.1 · SPIRE 1\.5\.1 · cert-manager v1\.15\.1/,
+  );
+  assert.doesNotMatch(seed, /SPIRE Controller Manager|instead of the pin/);
+  const current = parseInputs(
+    (name) =>
+      ({ phase: 'plan', profile: 'current', 'istio-version': '1.32.0-alpha.eed52ebb66ad' })[name] ??
+      '',
+  );
+  const md = renderSummary(current, results);
+  assert.match(md, /Profile `current` \(workloads registered by the spire-controller-manager\)/);
+  assert.match(md, /Istio \*\*1\.32\.0-alpha\.eed52ebb66ad\*\* \(instead of the pin 1\.31\.1\)/);
+  assert.match(md, /SPIRE 1\.15\.3 · cert-manager v1\.21\.2 · SPIRE Controller Manager 0\.7\.0/);
+  const result = buildResult(current, results);
+  assert.equal(result.profile, 'current');
+  assert.deepEqual(result.versions.istio, { version: '1.32.0-alpha.eed52ebb66ad', pin: '1.31.1' });
+});

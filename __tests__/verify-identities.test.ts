@@ -2,11 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   analyzeIdentities,
+  awaitsRegistration,
   parseEntryShow,
   SpireOutputError,
   type IdentityEvidence,
   type MeshWorkload,
 } from '../src/analyze/identities.ts';
+import type { Check } from '../src/model/check.ts';
 
 // `spire-server entry show` on SPIRE 1.5.1 with the k8s-workload-registrar in CRD
 // mode (the seed's setup): one entry per pod, selected by pod UID, federating
@@ -288,6 +290,34 @@ describe('analyzeIdentities', () => {
       meshTrustDomains: ['foo.com', 'bar.com', 'baz.com'],
     });
     assert.match(c?.reason ?? '', /^missing federatesWith baz\.com /);
+  });
+
+  it('tells a pod registration has not reached yet from a wrong identity', () => {
+    const [missing] = analyzeIdentities(
+      evidence(SPIRE_1_5_OUTPUT, [
+        { namespace: 'bookinfo', serviceAccount: 'bookinfo-productpage' },
+      ]),
+    );
+    const [otherPod] = analyzeIdentities(
+      evidence(SPIRE_1_5_OUTPUT, [{ ...helloV1, podUid: '00000000-0000-0000-0000-000000000000' }]),
+    );
+    assert.equal(awaitsRegistration(missing as Check), true);
+    assert.equal(awaitsRegistration(otherPod as Check), true);
+    const intruder = SPIRE_1_5_OUTPUT.replace(
+      '/ns/helloworld/sa/default',
+      '/ns/helloworld/sa/intruder',
+    );
+    const [wrongAccount] = analyzeIdentities(
+      evidence(intruder, [
+        { ...helloV1, serviceAccount: 'intruder', deployedServiceAccount: 'default' },
+      ]),
+    );
+    const [unfederated] = analyzeIdentities(
+      evidence(SPIRE_1_5_OUTPUT.replace('FederatesWith    : bar.com\nDNS name', 'DNS name')),
+    );
+    const [good] = analyzeIdentities(evidence(SPIRE_1_5_OUTPUT));
+    for (const c of [wrongAccount, unfederated, good])
+      assert.equal(awaitsRegistration(c as Check), false, c?.reason);
   });
 
   it('fails every workload when the output cannot be read', () => {

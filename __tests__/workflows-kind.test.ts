@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ROOT } from './helpers/run-action.ts';
+import { PROFILE_TABLE, PROFILES, type ProfileName } from '../src/config/profiles.ts';
 
 interface Step {
   name?: string;
@@ -74,23 +75,36 @@ test('inotify limits are raised before more than one cluster starts (kind known 
   }
 });
 
-test('node images are pinned by digest, on a Kubernetes minor Istio 1.22 supports (1.27-1.30)', () => {
-  const istio = (
-    YAML.parse(fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
-      inputs: Record<string, { default?: string }>;
-    }
-  ).inputs['istio-version']?.default;
-  assert.match(istio ?? '', /^1\.22\./, 'the range below is the one for Istio 1.22');
+test('one kind job per profile, each on a node image pinned by digest to a Kubernetes minor the profile supports', () => {
+  const profiles = new Set<string>();
   for (const { where, job } of kindJobs) {
-    const text = JSON.stringify(job);
-    const images = text.match(/kindest\/node:[^"\s]+/g) ?? [];
-    assert.ok(images.length > 0, `${where}: names its node image`);
-    for (const image of images) {
-      const m = /^kindest\/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}$/.exec(image);
-      assert.ok(m, `${where}: ${image} is pinned by digest`);
+    const include = (job as { strategy?: { matrix?: { include?: Record<string, string>[] } } })
+      .strategy?.matrix?.include;
+    assert.ok(include?.length, `${where}: a matrix over the profiles`);
+    for (const entry of include) {
+      const profile = entry.profile as ProfileName;
+      assert.ok(PROFILES.includes(profile), `${where}: ${entry.profile} is a profile`);
+      profiles.add(profile);
+      const m = /^kindest\/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}$/.exec(
+        entry['node-image'] ?? '',
+      );
+      assert.ok(m, `${where}: ${entry['node-image']} is pinned by digest`);
+      const { min, max } = PROFILE_TABLE[profile].kubernetes;
       const minor = Number(m[1]);
-      assert.ok(minor >= 27 && minor <= 30, `${where}: Kubernetes 1.${minor} with Istio ${istio}`);
+      assert.ok(
+        minor >= Number(min.split('.')[1]) && minor <= Number(max.split('.')[1]),
+        `${where}: Kubernetes 1.${minor} with profile ${profile} (${min}-${max})`,
+      );
     }
-    assert.match(text, /--image \\"\$KIND_NODE_IMAGE\\"|--image \\"kindest\/node:/, where);
+    const text = JSON.stringify(job);
+    assert.match(text, /--image \\"\$KIND_NODE_IMAGE\\"/, where);
+    assert.match(text, /KIND_NODE_IMAGE":"\$\{\{ matrix\.node-image \}\}/, where);
+    for (const step of (job.steps ?? []).filter((s) => s.uses === './'))
+      assert.equal(
+        (step as { with?: Record<string, string> }).with?.profile,
+        '${{ matrix.profile }}',
+        `${where}: ${step.name ?? 'the action'} runs the matrix's profile`,
+      );
   }
+  assert.deepEqual([...profiles].sort(), [...PROFILES].sort());
 });

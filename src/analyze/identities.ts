@@ -272,6 +272,7 @@ export function analyzeIdentities(evidence: IdentityEvidence): Check[] {
       return failed(name, cluster, `no registration entry for ${expectedId}`, {
         ...base,
         entries: entries.length,
+        registrationPending: true,
       });
     }
 
@@ -281,7 +282,7 @@ export function analyzeIdentities(evidence: IdentityEvidence): Check[] {
         name,
         cluster,
         `entries for ${expectedId} exist but none selects ${workloadLabel(w)} (stale entries?)`,
-        { ...base, selectors: exact.map((e) => e.selectors) },
+        { ...base, selectors: exact.map((e) => e.selectors), registrationPending: true },
       );
     }
     // The agent may hand out any matching entry, so every one must federate.
@@ -307,3 +308,11 @@ export function analyzeIdentities(evidence: IdentityEvidence): Check[] {
     });
   });
 }
+
+/**
+ * A failure that registration may still put right: the pod has no entry yet. The registrar
+ * adds one within a moment of the pod; the SPIRE Controller Manager reconciles in batches,
+ * seconds later. A wrong identity (service account, trust domain, federation) is not this.
+ */
+export const awaitsRegistration = (check: Check): boolean =>
+  !check.ok && check.details?.registrationPending === true;

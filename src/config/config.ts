@@ -3,6 +3,7 @@
 // reads the rest and never that.
 
 import type { OverlaySpec } from '../render/istio-overlay.ts';
+import type { Pins, ProfileName, Registration } from './profiles.ts';
 
 export const PHASES = [
   'plan',
@@ -45,11 +46,8 @@ export interface ClusterConfig {
   apiServer: string;
 }
 
-export interface Versions {
-  istio: string;
-  spire: string;
-  certManager: string;
-}
+/** Every pinned component, from the profile's table with the version inputs applied. */
+export type Versions = Pins;
 
 export interface Images {
   /** Registry + repository prefix of the SPIRE images (spire-server, spire-agent, k8s-workload-registrar, spiffe-csi-driver). */
@@ -108,9 +106,15 @@ export interface Config {
   /** StorageClass of the SPIRE server's volume: '' = the cluster's default, 'none' = no PVC (emptyDir). */
   spireStorageClass: string;
   meshId: string;
+  /** Which pins the versions started from (input `profile`). */
+  profile: ProfileName;
+  /** Who registers workloads with SPIRE; follows the profile. */
+  registration: Registration;
   versions: Versions;
   istioctlBaseUrl: string;
   certManagerBaseUrl: string;
+  /** Where the SPIRE Controller Manager's CRDs come from (profile current). */
+  spireCrdsBaseUrl: string;
   images: Images;
   /** `spec` fields merged into every control-plane IstioOperator (input `istio-overlay`); null = none. */
   istioOverlay: OverlaySpec | null;

@@ -26,6 +26,7 @@ import {
   type DecodedKubeconfig,
 } from './kubeconfig.ts';
 import { ownedFieldsTouched, type OverlaySpec } from '../render/istio-overlay.ts';
+import { PROFILE_TABLE, PROFILES, stackProblem, type Stack } from './profiles.ts';
 
 export type GetInput = (name: string) => string;
 
@@ -34,10 +35,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 // SPIFFE spec: a trust domain is lowercase letters, digits, '.', '-' and '_'.
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const IMAGE_PREFIX = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
-/** The k8s-workload-registrar that registers workloads (as the seed does) ships only up to SPIRE 1.5.x. */
-const SPIRE_MAX_EXCLUSIVE = '1.6.0';
-/** Istio supports SPIRE from 1.14, and reads the tls.crt/ca.crt form of `cacerts` cert-manager writes from 1.15. */
-const ISTIO_MIN = '1.15.0';
 
 const list = (value: string): string[] =>
   value
@@ -366,23 +363,46 @@ export function parseInputs(
       `'${spireStorageClass}' is not a StorageClass name (lowercase letters, digits, '-' and '.'). Leave it empty for the cluster's default class, or set 'none' to run the SPIRE server without a volume.`,
     );
 
-  const istio = parseVersion('istio-version', input('istio-version', '1.22.1'), false);
-  if (semver.lt(istio, ISTIO_MIN))
-    throw new InputError(
-      'istio-version',
-      `${istio} is too old: Istio supports SPIRE from ${ISTIO_MIN}.`,
-    );
-  const spire = parseVersion('spire-version', input('spire-version', '1.5.1'), false);
-  if (!semver.lt(spire, SPIRE_MAX_EXCLUSIVE))
-    throw new InputError(
-      'spire-version',
-      `${spire} has no k8s-workload-registrar (it was removed in SPIRE 1.6). Use a 1.5.x version such as 1.5.1.`,
-    );
-  const certManager = parseVersion(
-    'cert-manager-version',
-    input('cert-manager-version', 'v1.15.1'),
-    true,
-  );
+  const profile = oneOf('profile', input('profile', 'seed'), PROFILES);
+  const { pins, registration } = PROFILE_TABLE[profile];
+  const stack: Stack = {
+    profile,
+    registration,
+    pins: {
+      istio: parseVersion('istio-version', input('istio-version', pins.istio), false),
+      spire: parseVersion('spire-version', input('spire-version', pins.spire), false),
+      certManager: parseVersion(
+        'cert-manager-version',
+        input('cert-manager-version', pins.certManager),
+        true,
+      ),
+      spireControllerManager:
+        registration === 'spire-controller-manager'
+          ? parseVersion(
+              'spire-controller-manager-version',
+              input('spire-controller-manager-version', pins.spireControllerManager),
+              false,
+            )
+          : '',
+      spiffeCsiDriver: parseVersion(
+        'spiffe-csi-driver-version',
+        input('spiffe-csi-driver-version', pins.spiffeCsiDriver),
+        false,
+      ),
+      nodeDriverRegistrar: pins.nodeDriverRegistrar,
+    },
+  };
+  const problem = stackProblem(stack);
+  if (problem) throw new InputError(problem.input, problem.message);
+  for (const [name, needs] of [
+    ['spire-registrar-image', 'k8s-workload-registrar'],
+    ['spire-controller-manager-version', 'spire-controller-manager'],
+  ] as const)
+    if (get(name).trim() !== '' && registration !== needs)
+      throw new InputError(
+        name,
+        `is set, but profile '${profile}' registers workloads with the ${registration}, not the ${needs}. Remove it, or pick the profile that runs the ${needs}.`,
+      );
 
   const meshId = input('mesh-id', 'mesh1');
   dnsLabels('mesh-id', [meshId]);
@@ -436,10 +456,19 @@ export function parseInputs(
     certManagerMode,
     spireStorageClass,
     meshId,
-    versions: { istio, spire, certManager },
+    profile,
+    registration,
+    versions: stack.pins,
     istioctlBaseUrl: parseUrl(
       'istioctl-base-url',
       input('istioctl-base-url', 'https://github.com/istio/istio/releases/download'),
+    ),
+    spireCrdsBaseUrl: parseUrl(
+      'spire-crds-base-url',
+      input(
+        'spire-crds-base-url',
+        'https://raw.githubusercontent.com/spiffe/spire-controller-manager',
+      ),
     ),
     certManagerBaseUrl: parseUrl(
       'cert-manager-base-url',

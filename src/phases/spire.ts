@@ -1,7 +1,11 @@
 // Seed: spire/install-spire.sh. Exposes each SPIRE server first, so every
 // cluster's federation config can name the others' bundle endpoints; then
-// installs servers and agents, waits for them, and exchanges trust bundles
-// (`bundle show` on each server, `bundle set` on every other) by exec.
+// installs servers and agents and waits for them. Then federation: with the
+// seed's registrar, trust bundles are exchanged (`bundle show` on each
+// server, `bundle set` on every other) by exec; with the SPIRE Controller
+// Manager, each peer becomes a ClusterFederatedTrustDomain that starts from
+// the bundle its server shows, and once every server holds every peer's
+// bundle the ClusterSPIFFEID asks for identities federated with them all.
 import { renderPhase, toYaml } from '../render/index.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { rolloutGap, waitForRollouts } from '../cluster/rollout.ts';
@@ -22,6 +26,11 @@ import { objectRef, type K8sObject } from '../model/k8s-object.ts';
 import type { ServiceType } from '../config/config.ts';
 import { isOurs } from '../cluster/ownership.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
+import { describeError, isTransient } from '../cluster/errors.ts';
+import { federatedTrustDomainName, SPIRE_IDENTITY_KINDS } from '../render/spire.ts';
+import type { RenderFacts } from '../render/federation.ts';
+import { fetchSpireCrds } from '../tools/spire-crds.ts';
+import { parseObjects } from '../yaml-docs.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
 import type { RunContext } from './types.ts';
@@ -41,15 +50,23 @@ export async function discoverBundleEndpoint(
   return `https://${formatHostPort(address)}`;
 }
 
-export async function exchangeBundles(
+/** Every server's own bundle (`bundle show -format spiffe`), keyed by trust domain. */
+async function readOwnBundles(
   ctx: RunContext,
-  pace: BundleSetPace = BUNDLE_SET_PACE,
-): Promise<ClusterOutcome[]> {
+): Promise<{ shown: ClusterOutcome[]; own: Map<string, string> }> {
   const own = new Map<string, string>();
   const shown = await onEachCluster('spire · bundle show', ctx.clients, async (client, log) => {
     own.set(client.cluster.trustDomain, await showOwnBundle(client));
     log(`read the ${client.cluster.trustDomain} trust bundle`);
   });
+  return { shown, own };
+}
+
+export async function exchangeBundles(
+  ctx: RunContext,
+  pace: BundleSetPace = BUNDLE_SET_PACE,
+): Promise<ClusterOutcome[]> {
+  const { shown, own } = await readOwnBundles(ctx);
   if (anyFailed(shown)) return shown;
   const set = await onEachCluster('spire · bundle set', ctx.clients, async (client, log) => {
     const records: ApplyRecord[] = [];
@@ -246,8 +263,102 @@ const exposedFirst = (o: K8sObject): boolean =>
   o.kind === 'Namespace' ||
   (o.kind === 'Service' && o.metadata.name === SPIRE_SERVER.bundleService);
 
+/**
+ * Applies custom resources the controller manager's validating webhook admits: right
+ * after its pod is Ready the API server may not reach it yet (a 500), so asked again.
+ */
+async function applyAdmitted(client: ClusterApi, objects: K8sObject[]): Promise<ApplyRecord[]> {
+  const records: ApplyRecord[] = [];
+  for (const o of objects)
+    records.push(
+      await client.until<ApplyRecord>(
+        `${objectRef(o)} is admitted by the SPIRE Controller Manager`,
+        async () => {
+          try {
+            return { value: await client.applyOne(o) };
+          } catch (error) {
+            if (isTransient(error)) return { pending: describeError(error) };
+            throw error;
+          }
+        },
+      ),
+    );
+  return records;
+}
+
+/**
+ * The bundle a ClusterFederatedTrustDomain starts from: the one it already holds, if any.
+ * The controller manager uses it only to create the relationship (the server then keeps
+ * the bundle fresh from the endpoint), so a re-run changes nothing when the peer's keys
+ * have rotated since.
+ */
+async function startingBundle(
+  client: ClusterApi,
+  trustDomain: string,
+  shown: string,
+): Promise<string> {
+  const live = await client.read({
+    apiVersion: 'spire.spiffe.io/v1alpha1',
+    kind: 'ClusterFederatedTrustDomain',
+    metadata: { name: federatedTrustDomainName(trustDomain) },
+  });
+  const held = (live?.spec as { trustDomainBundle?: string } | undefined)?.trustDomainBundle;
+  return held || shown;
+}
+
+/** Federation by custom resources (profile current); see the top of this file. */
+async function federateByResources(ctx: RunContext, facts: RenderFacts): Promise<ClusterOutcome[]> {
+  const { config } = ctx;
+  const { shown, own } = await readOwnBundles(ctx);
+  if (anyFailed(shown)) return shown;
+  const federate = await onEachCluster('spire · federate', ctx.clients, async (client, log) => {
+    const peers = config.clusters.filter((c) => c.index !== client.cluster.index);
+    const trustBundles: Record<string, string> = {};
+    for (const peer of peers)
+      trustBundles[peer.trustDomain] = await startingBundle(
+        client,
+        peer.trustDomain,
+        own.get(peer.trustDomain) as string,
+      );
+    const resources = renderPhase(config, 'spire', client.cluster, {
+      ...facts,
+      trustBundles,
+    }).objects.filter((o) => SPIRE_IDENTITY_KINDS.has(o.kind));
+    const domains = resources.filter((o) => o.kind === 'ClusterFederatedTrustDomain');
+    const records = await applyAdmitted(client, domains);
+    // An entry federating with a trust domain the server holds no bundle for is refused
+    // ("unable to find federated bundle"): every relationship first, then the identities.
+    for (const peer of peers)
+      await client.until(
+        `${client.cluster.trustDomain}'s server holds the ${peer.trustDomain} bundle`,
+        async () =>
+          (await heldBundle(client, peer.trustDomain)) === null
+            ? { pending: 'no bundle yet: the ClusterFederatedTrustDomain is not reconciled' }
+            : { value: true },
+      );
+    records.push(
+      ...(await applyAdmitted(
+        client,
+        resources.filter((o) => !domains.includes(o)),
+      )),
+    );
+    log(
+      `federated with ${peers.map((p) => p.trustDomain).join(', ')} by ClusterFederatedTrustDomain`,
+    );
+    return { records };
+  });
+  return mergeOutcomes([shown, federate]);
+}
+
 export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const { config } = ctx;
+  const withManager = config.registration === 'spire-controller-manager';
+  // Downloaded (and checksummed) once per version, before any cluster is touched.
+  const spireCrds = withManager
+    ? (
+        await fetchSpireCrds(config.versions.spireControllerManager, config.spireCrdsBaseUrl)
+      ).flatMap((text) => parseObjects(text, 'SPIRE Controller Manager CRDs'))
+    : undefined;
   // Each cluster's bundle endpoint, as found by the step that exposes it; the
   // install step renders every server's federation config from these.
   const endpoints = new Map<string, string>();
@@ -265,7 +376,10 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   );
   if (anyFailed(expose)) return expose;
 
-  const facts = { bundleEndpoints: Object.fromEntries(endpoints) };
+  const facts: RenderFacts = {
+    bundleEndpoints: Object.fromEntries(endpoints),
+    ...(spireCrds ? { spireCrds } : {}),
+  };
   const install = await onEachCluster(
     'spire · install',
     ctx.clients,
@@ -277,7 +391,7 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
       applied.push(
         ...(await applyInOrder(
           client,
-          rendered.objects.filter((o) => !exposedFirst(o)),
+          rendered.objects.filter((o) => !exposedFirst(o) && !SPIRE_IDENTITY_KINDS.has(o.kind)),
         )),
       );
       // Agents wait for the bundle only the server writes: the server first.
@@ -288,6 +402,9 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
     },
   );
   if (anyFailed(install)) return mergeOutcomes([expose, install]);
-  // A failed exchange is reported per cluster, with what was installed above.
-  return mergeOutcomes([expose, install, await exchangeBundles(ctx)]);
+  // A failed federation is reported per cluster, with what was installed above.
+  const federation = withManager
+    ? await federateByResources(ctx, facts)
+    : await exchangeBundles(ctx);
+  return mergeOutcomes([expose, install, federation]);
 }

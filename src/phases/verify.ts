@@ -17,7 +17,7 @@ import {
 } from '../model/names.ts';
 import { spireRead } from '../cluster/spire-cli.ts';
 import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../analyze/readiness.ts';
-import { analyzeIdentities, type MeshWorkload } from '../analyze/identities.ts';
+import { analyzeIdentities, awaitsRegistration, type MeshWorkload } from '../analyze/identities.ts';
 import {
   analyzeFederation,
   federationMatrix,
@@ -172,14 +172,25 @@ async function meshWorkloads(ctx: RunContext, client: ClusterApi): Promise<MeshW
     }));
 }
 
+/** How long identities waits for registration to catch up with pods created just before. */
+export const REGISTRATION_SETTLE_MS = 60_000;
+
 async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]> {
-  return analyzeIdentities({
-    cluster: client.cluster.context,
-    trustDomain: client.cluster.trustDomain,
-    meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
-    workloads: await meshWorkloads(ctx, client),
-    entries: await spireRead(client, ['entry', 'show']),
-  });
+  const read = async () =>
+    analyzeIdentities({
+      cluster: client.cluster.context,
+      trustDomain: client.cluster.trustDomain,
+      meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
+      workloads: await meshWorkloads(ctx, client),
+      entries: await spireRead(client, ['entry', 'show']),
+    });
+  const deadline = Date.now() + Math.min(ctx.config.timeoutMs, REGISTRATION_SETTLE_MS);
+  let checks = await read();
+  while (checks.some(awaitsRegistration) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    checks = await read();
+  }
+  return checks;
 }
 
 async function federation(ctx: RunContext): Promise<Check[]> {

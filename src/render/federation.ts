@@ -1,5 +1,6 @@
 // Who federates with whom: every cluster's trust domain with every other's.
 import type { ClusterConfig, Config } from '../config/config.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 import { SPIRE_SERVER } from '../model/names.ts';
 
 export interface RenderFacts {
@@ -16,6 +17,13 @@ export interface RenderFacts {
    * istiod ignores a NodePort gateway unless it is named in meshNetworks.
    */
   eastWestGateways?: Record<string, { host: string; port: number }>;
+  /**
+   * Each trust domain's bundle as its own server shows it (`bundle show -format spiffe`),
+   * keyed by trust domain: what a ClusterFederatedTrustDomain starts from.
+   */
+  trustBundles?: Record<string, string>;
+  /** The SPIRE Controller Manager's CRDs, as downloaded for its version. */
+  spireCrds?: readonly K8sObject[];
 }
 
 /** The k8s-workload-registrar (reconcile mode) reads this pod annotation into the entry's federatesWith. */
@@ -38,11 +46,15 @@ export function serverSpiffeId(trustDomain: string): string {
   return `spiffe://${trustDomain}/spire/server`;
 }
 
-/** Pod annotations that make the registrar federate the pod's entry with every other trust domain. */
+/**
+ * Pod annotations that make the registrar federate the pod's entry with every other trust
+ * domain; none with the controller manager, whose ClusterSPIFFEID says it for every pod.
+ */
 export function federationAnnotations(
   config: Config,
   cluster: ClusterConfig,
 ): Record<string, string> {
+  if (config.registration !== 'k8s-workload-registrar') return {};
   const others = otherClusters(config, cluster).map((c) => c.trustDomain);
   return others.length > 0 ? { [FEDERATES_WITH_ANNOTATION]: others.join(',') } : {};
 }

@@ -13,10 +13,9 @@ export const DEFAULT_EXAMPLES_REGISTRY = 'docker.io/istio';
  * A non-default registry is taken to be a mirror holding all four images.
  */
 export const SPIRE_REGISTRAR_LEGACY_REGISTRY = 'gcr.io/spiffe-io';
-/** spiffe/spiffe-csi release with its image on ghcr.io (2023-02), independent of the SPIRE version. */
-export const SPIFFE_CSI_DRIVER_TAG = '0.2.3';
-export const NODE_DRIVER_REGISTRAR_IMAGE =
-  'registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.8.0';
+/** Where kubernetes-csi publishes node-driver-registrar; its tag is a profile pin. */
+export const NODE_DRIVER_REGISTRAR_REPOSITORY =
+  'registry.k8s.io/sig-storage/csi-node-driver-registrar';
 /** Tags of Istio's sample images on docker.io/istio as Istio 1.22's samples use them. */
 export const HELLOWORLD_TAG = '1.0';
 export const BOOKINFO_TAG = '1.19.1';
@@ -31,6 +30,7 @@ export interface SpireImages {
   server: string;
   agent: string;
   registrar: string;
+  controllerManager: string;
   csiDriver: string;
   nodeDriverRegistrar: string;
 }
@@ -45,8 +45,11 @@ export function spireImages(config: Config): SpireImages {
     agent: `${registry}/spire-agent:${version}`,
     registrar:
       config.images.spireRegistrar || `${registrarRegistry}/k8s-workload-registrar:${version}`,
-    csiDriver: `${registry}/spiffe-csi-driver:${SPIFFE_CSI_DRIVER_TAG}`,
-    nodeDriverRegistrar: config.images.nodeDriverRegistrar || NODE_DRIVER_REGISTRAR_IMAGE,
+    controllerManager: `${registry}/spire-controller-manager:${config.versions.spireControllerManager}`,
+    csiDriver: `${registry}/spiffe-csi-driver:${config.versions.spiffeCsiDriver}`,
+    nodeDriverRegistrar:
+      config.images.nodeDriverRegistrar ||
+      `${NODE_DRIVER_REGISTRAR_REPOSITORY}:${config.versions.nodeDriverRegistrar}`,
   };
 }
 

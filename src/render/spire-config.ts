@@ -1,7 +1,10 @@
-// The HCL configs of the SPIRE server, agent and k8s-workload-registrar, as
+// The configs of the SPIRE server, agent and what registers workloads: HCL as
 // documented for SPIRE 1.5 (spiffe/spire v1.5.1 doc/spire_server.md,
 // doc/spire_agent.md, doc/plugin_*.md and
-// support/k8s/k8s-workload-registrar/README.md).
+// support/k8s/k8s-workload-registrar/README.md) and still read by 1.15, and the
+// SPIRE Controller Manager's YAML (spire-controller-manager v0.7.0
+// docs/spire-controller-manager-config.md).
+import YAML from 'yaml';
 import type { ClusterConfig, Config } from '../config/config.ts';
 import { CERT_MANAGER_ISSUER } from './cert-manager.ts';
 import {
@@ -17,7 +20,8 @@ export const SPIRE_PATHS = {
   serverConfigDir: '/run/spire/config',
   serverDataDir: '/run/spire/data',
   serverSocketDir: '/run/spire/sockets',
-  registrarConfigDir: '/run/spire/registrar',
+  /** The registrar's or the controller manager's config. */
+  registrationConfigDir: '/run/spire/registration',
   agentConfigDir: '/run/spire/config',
   agentDataDir: '/run/spire/data',
   agentBundleDir: '/run/spire/bundle',
@@ -69,9 +73,25 @@ const healthChecks = (port: number): HclEntry =>
 const plugin = (type: string, name: string, data: readonly HclEntry[]): HclEntry =>
   block(type, [name], [block('plugin_data', [], data)]);
 
+/**
+ * The SPIRE Controller Manager's settings. Its className is what the
+ * ClusterSPIFFEID and ClusterFederatedTrustDomains must carry.
+ */
+export const CONTROLLER_MANAGER = {
+  className: 'mesh-federation',
+  webhookService: 'spire-controller-manager-webhook',
+  webhookConfiguration: 'mesh-federation-spire-controller-manager',
+  webhookPort: 9443,
+  healthPort: 8083,
+} as const;
+
 export function serverConf(config: Config, cluster: ClusterConfig, facts?: RenderFacts): string {
   const data = SPIRE_PATHS.serverDataDir;
-  const federatesWith = otherClusters(config, cluster).map((other) =>
+  // With the controller manager, ClusterFederatedTrustDomains hold the relationships; the
+  // server's own `federates_with` would be a second, unmanaged copy of each.
+  const peers =
+    config.registration === 'k8s-workload-registrar' ? otherClusters(config, cluster) : [];
+  const federatesWith = peers.map((other) =>
     block(
       'federates_with',
       [other.trustDomain],
@@ -204,4 +224,27 @@ export function registrarConf(cluster: ClusterConfig): string {
     attr('metrics_addr', '0'),
     attr('disabled_namespaces', REGISTRAR_DISABLED_NAMESPACES),
   ]);
+}
+
+/**
+ * One controller manager per cluster, beside its server: no leader election, no metrics
+ * listener (the server owns the pod's ports), entries under the agents' k8s_psat IDs of
+ * this cluster name (its default parent ID template), and the registrar's ignored namespaces.
+ */
+export function controllerManagerConf(cluster: ClusterConfig): string {
+  return YAML.stringify({
+    apiVersion: 'spire.spiffe.io/v1alpha1',
+    kind: 'ControllerManagerConfig',
+    metrics: { bindAddress: '0' },
+    health: { healthProbeBindAddress: `0.0.0.0:${CONTROLLER_MANAGER.healthPort}` },
+    leaderElection: { leaderElect: false },
+    webhook: { port: CONTROLLER_MANAGER.webhookPort },
+    clusterName: cluster.name,
+    trustDomain: cluster.trustDomain,
+    className: CONTROLLER_MANAGER.className,
+    ignoreNamespaces: REGISTRAR_DISABLED_NAMESPACES,
+    validatingWebhookConfigurationName: CONTROLLER_MANAGER.webhookConfiguration,
+    spireServerSocketPath: SPIRE_SERVER.socket,
+    logLevel: 'info',
+  });
 }

@@ -1,15 +1,25 @@
 // spire phase (seed: spire/install-spire.sh): a SPIRE server per cluster,
-// federated with every other cluster's, its workload registrar, and the agents
-// with the SPIFFE CSI driver.
+// federated with every other cluster's, what registers its workloads (the
+// seed's k8s-workload-registrar, or the SPIRE Controller Manager with its
+// ClusterSPIFFEID and ClusterFederatedTrustDomains), and the agents with the
+// SPIFFE CSI driver.
 import { createHash } from 'node:crypto';
 import type { ClusterConfig, Config } from '../config/config.ts';
+import type { Registration } from '../config/profiles.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
-import type { RenderFacts } from './federation.ts';
+import {
+  otherClusters,
+  bundleEndpointUrl,
+  serverSpiffeId,
+  type RenderFacts,
+} from './federation.ts';
 import { curlImage, spireImages } from './images.ts';
 import { labelObject } from './labels.ts';
 import {
   agentConf,
+  CONTROLLER_MANAGER,
+  controllerManagerConf,
   PSAT_AUDIENCE,
   registrarConf,
   serverConf,
@@ -21,6 +31,50 @@ import {
 } from './spire-config.ts';
 import { renderTemplate } from './template.ts';
 
+interface RegistrationDoc {
+  registration: Registration;
+  configMap: K8sObject;
+  container: Record<string, unknown>;
+}
+
+/** The custom resources the controller manager reads; applied once it answers. */
+export const SPIRE_IDENTITY_KINDS = new Set(['ClusterSPIFFEID', 'ClusterFederatedTrustDomain']);
+
+/** Name of the ClusterFederatedTrustDomain of one peer. */
+export const federatedTrustDomainName = (trustDomain: string): string =>
+  `mesh-federation-${trustDomain.replace(/[^a-z0-9-]/g, '-')}`;
+
+/** Stands in for a peer's bundle where it is not known yet (`plan`). */
+export const bundlePlaceholder = (trustDomain: string): string =>
+  `<bundle of ${trustDomain}, read from its server at run time>`;
+
+/**
+ * With the controller manager: one ClusterFederatedTrustDomain per peer (its bundle
+ * endpoint, the SPIFFE ID that must answer there, the bundle to start from), then the
+ * ClusterSPIFFEID federating every workload with every peer.
+ */
+function renderIdentities(config: Config, cluster: ClusterConfig, facts?: RenderFacts): unknown[] {
+  const peers = otherClusters(config, cluster);
+  const className = CONTROLLER_MANAGER.className;
+  return [
+    ...peers.flatMap((peer) =>
+      renderTemplate('spire/federated-trust-domain.yaml', {
+        name: federatedTrustDomainName(peer.trustDomain),
+        className,
+        trustDomain: peer.trustDomain,
+        bundleEndpointUrl: bundleEndpointUrl(peer, facts),
+        endpointSpiffeId: serverSpiffeId(peer.trustDomain),
+        trustDomainBundle:
+          facts?.trustBundles?.[peer.trustDomain] ?? bundlePlaceholder(peer.trustDomain),
+      }),
+    ),
+    ...renderTemplate('spire/identities.yaml', {
+      className,
+      federatesWith: peers.map((p) => p.trustDomain),
+    }),
+  ];
+}
+
 export function renderSpire(
   config: Config,
   cluster: ClusterConfig,
@@ -28,15 +82,32 @@ export function renderSpire(
 ): K8sObject[] {
   const images = spireImages(config);
   const server = serverConf(config, cluster, facts);
-  const registrar = registrarConf(cluster);
+  const withManager = config.registration === 'spire-controller-manager';
+  const registrationConf = withManager ? controllerManagerConf(cluster) : registrarConf(cluster);
   const agent = agentConf(cluster);
-  const common = { namespace: SPIRE_NAMESPACE, bundleConfigMap: SPIRE_BUNDLE_CONFIGMAP.name };
+  const common = {
+    namespace: SPIRE_NAMESPACE,
+    bundleConfigMap: SPIRE_BUNDLE_CONFIGMAP.name,
+    serverServiceAccount: SPIRE_SERVER_SERVICE_ACCOUNT,
+  };
+  const registration = (
+    renderTemplate('spire/registration.yaml', {
+      ...common,
+      registrarImage: images.registrar,
+      registrarConf: registrationConf,
+      controllerManagerImage: images.controllerManager,
+      controllerManagerConf: registrationConf,
+      registrationConfigDir: SPIRE_PATHS.registrationConfigDir,
+      serverSocketDir: SPIRE_PATHS.serverSocketDir,
+      webhookPort: CONTROLLER_MANAGER.webhookPort,
+      controllerManagerHealthPort: CONTROLLER_MANAGER.healthPort,
+    }) as RegistrationDoc[]
+  ).find((d) => d.registration === config.registration) as RegistrationDoc;
   const objects = [
     ...renderTemplate('spire/namespace.yaml', common),
     ...renderTemplate('spire/csi-driver.yaml', {}),
     ...renderTemplate('spire/server.yaml', {
       ...common,
-      serverServiceAccount: SPIRE_SERVER_SERVICE_ACCOUNT,
       service: SPIRE_SERVER.service,
       bundleService: SPIRE_SERVER.bundleService,
       statefulSet: SPIRE_SERVER.statefulSet,
@@ -46,14 +117,26 @@ export function renderSpire(
       bundlePort: SPIRE_SERVER.bundlePort,
       healthPort: SPIRE_PORTS.serverHealth,
       serverImage: images.server,
-      registrarImage: images.registrar,
       serverConf: server,
-      registrarConf: registrar,
       serverConfigDir: SPIRE_PATHS.serverConfigDir,
       serverDataDir: SPIRE_PATHS.serverDataDir,
       serverSocketDir: SPIRE_PATHS.serverSocketDir,
-      registrarConfigDir: SPIRE_PATHS.registrarConfigDir,
+      registrationContainer: registration.container as never,
+      registrationConfigMap: registration.configMap.metadata.name,
     }),
+    registration.configMap,
+    ...(withManager
+      ? [
+          ...(facts?.spireCrds ?? []),
+          ...renderTemplate('spire/controller-manager.yaml', {
+            ...common,
+            webhookService: CONTROLLER_MANAGER.webhookService,
+            webhookConfiguration: CONTROLLER_MANAGER.webhookConfiguration,
+            webhookPort: CONTROLLER_MANAGER.webhookPort,
+          }),
+          ...renderIdentities(config, cluster, facts),
+        ]
+      : []),
     ...renderTemplate('spire/agent.yaml', {
       ...common,
       agentServiceAccount: SPIRE_AGENT_SERVICE_ACCOUNT,
@@ -73,7 +156,7 @@ export function renderSpire(
     }),
   ] as K8sObject[];
   const hashes: Record<string, string> = {
-    StatefulSet: configHash(server, registrar),
+    StatefulSet: configHash(server, registrationConf),
     DaemonSet: configHash(agent),
   };
   return objects.map((o) =>

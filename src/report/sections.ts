@@ -17,6 +17,11 @@ function planSection(config: Config, rows: PlanRow[]): Section {
   const notes = [
     '`cert-manager` also applies the cert-manager release manifest, downloaded at run time; `istio` applies what `istioctl manifest generate` makes of the IstioOperators shown.',
     'Bundle endpoint addresses are discovered from the clusters at run time; the plan shows placeholders.',
+    ...(config.registration === 'spire-controller-manager'
+      ? [
+          "`spire` also applies the SPIRE Controller Manager CRDs of its version, downloaded at run time; each ClusterFederatedTrustDomain starts from the bundle its peer's server shows then.",
+        ]
+      : []),
   ];
   const table = markdownTable(
     ['cluster', 'phase', 'objects', 'kinds', 'trust domain', 'federates with', 'file'],

@@ -5,6 +5,7 @@
 import * as core from '@actions/core';
 import YAML from 'yaml';
 import type { Config } from '../config/config.ts';
+import { PROFILE_TABLE, type Pins } from '../config/profiles.ts';
 import { formatDuration } from '../config/duration.ts';
 import type { PhaseResult } from '../model/results.ts';
 import type { OverlaySpec } from '../render/istio-overlay.ts';
@@ -26,6 +27,9 @@ export interface ResultOutput {
   /** Checks that were not run, as `<phase>/<check>`. */
   notRun: string[];
   clusters: { context: string; name: string; trustDomain: string; network: string }[];
+  /** The `profile` input and what it installed, each version with the pin it overrode, if any. */
+  profile: string;
+  versions: Record<string, { version: string; pin: string }>;
   /** The `spec` merged into every control-plane IstioOperator (input `istio-overlay`). */
   istioOverlay?: OverlaySpec;
   phases: {
@@ -83,6 +87,15 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
       trustDomain: c.trustDomain,
       network: c.network,
     })),
+    profile: config.profile,
+    versions: Object.fromEntries(
+      (Object.keys(config.versions) as (keyof Pins)[])
+        .filter((k) => config.versions[k] !== '')
+        .map((k) => [
+          k,
+          { version: config.versions[k], pin: PROFILE_TABLE[config.profile].pins[k] },
+        ]),
+    ),
     ...(config.istioOverlay ? { istioOverlay: config.istioOverlay } : {}),
     phases: results.map((r) => ({
       phase: r.phase,
@@ -112,6 +125,26 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
   };
 }
 
+const COMPONENT_NAMES: Record<keyof Pins, string> = {
+  istio: 'Istio',
+  spire: 'SPIRE',
+  spireControllerManager: 'SPIRE Controller Manager',
+  certManager: 'cert-manager',
+  spiffeCsiDriver: 'SPIFFE CSI driver',
+  nodeDriverRegistrar: 'node-driver-registrar',
+};
+
+/** What ran, and each pin a version input replaced: a run never reads as its profile's pins when it was not. */
+function stackLine(config: Config, result: ResultOutput): string {
+  const parts = Object.entries(result.versions).map(([key, v]) => {
+    const name = COMPONENT_NAMES[key as keyof Pins];
+    return v.version === v.pin
+      ? `${name} ${v.version}`
+      : `${name} **${v.version}** (instead of the pin ${v.pin})`;
+  });
+  return `Profile \`${config.profile}\` (workloads registered by the ${config.registration}): ${parts.join(' · ')}`;
+}
+
 /** ✅ only when every check ran and passed; a run that left proofs out says which. */
 function headline(result: ResultOutput): string {
   if (!result.ok) return '❌';
@@ -124,6 +157,7 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
   const result = buildResult(config, results);
   const parts: string[] = [];
   parts.push(`## mesh-federation ${headline(result)}`);
+  parts.push(stackLine(config, result));
   parts.push(
     markdownTable(
       ['cluster', 'context', 'trust domain', 'network'],

@@ -6,10 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import { down } from '../rig/rig.ts';
 import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
-import { FAULTS_RIG, startIsolatedRig } from '../rig/isolated-rig.ts';
+import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
 import { isBookkeepingWrite, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -20,9 +19,11 @@ let faulty = '';
 let artifacts: ArtifactServer;
 let proxies: FaultProxy[] = [];
 let layout: RigLayout;
+let rig: IsolatedRig | undefined;
 
 before(async () => {
-  ({ layout, direct, artifacts } = await startIsolatedRig(FAULTS_RIG));
+  rig = await startIsolatedRig(FAULTS_RIG);
+  ({ layout, direct, artifacts } = rig);
   proxies = await Promise.all(
     layout.clusters.map((c, i) =>
       startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),
@@ -37,8 +38,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all(proxies.map((p) => p.close()));
-  await artifacts?.close();
-  if (layout) await down(layout);
+  await rig?.stop();
 });
 
 /**

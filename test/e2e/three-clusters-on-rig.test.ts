@@ -4,28 +4,16 @@
 // then `cleanup`. The rig is taken down after, so it never meets the other tests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { down } from '../rig/rig.ts';
-import type { RigLayout } from '../rig/layout.ts';
-import type { ArtifactServer } from '../rig/artifact-server.ts';
-import { startIsolatedRig, THREE_CLUSTER_RIG } from '../rig/isolated-rig.ts';
-import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
-import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
-import { kubectlJson, kubectlList, labelledObjects, spireServerExec } from './labelled.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { startIsolatedRig, THREE_CLUSTER_RIG, type IsolatedRig } from '../rig/isolated-rig.ts';
+import { rigBinaries } from '../rig/local-inputs.ts';
+import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
+import { kubectlJson, kubectlList, labelledObjects, spireServerExec } from './labelled.ts';
 
 const run = promisify(execFile);
-let layout: RigLayout;
-let direct = '';
-let artifacts: ArtifactServer;
-let kubeconfigFile = '';
+let rig: IsolatedRig;
 let kubectl = '';
-let contexts: string[] = [];
-
-const inputs = (phase: string) => rigActionInputs(phase, direct, contexts, artifacts);
 
 interface ResultCheck {
   name: string;
@@ -37,23 +25,16 @@ interface ResultCheck {
 
 before(async () => {
   kubectl = rigBinaries().kubectl;
-  ({ layout, direct, artifacts } = await startIsolatedRig(THREE_CLUSTER_RIG));
-  contexts = layout.clusters.map((c) => c.name);
-  kubeconfigFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-three-')), 'kubeconfig');
-  fs.writeFileSync(kubeconfigFile, direct, { mode: 0o600 });
-  const clean = await runAction(inputs('cleanup'));
+  rig = await startIsolatedRig(THREE_CLUSTER_RIG);
+  const clean = await runAction(rig.inputs('cleanup'));
   assert.equal(clean.code, 0, explain(clean));
 });
 
-after(async () => {
-  await artifacts?.close();
-  if (kubeconfigFile) fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
-  if (layout) await down(layout);
-});
+after(() => rig?.stop());
 
 test('all on three clusters: full-mesh federation, remote secrets between every pair, v<K> on cluster K', async () => {
-  assert.equal(contexts.length, 3);
-  const r = await runAction(inputs('all'));
+  assert.equal(rig.contexts.length, 3);
+  const r = await runAction(rig.inputs('all'));
   assert.equal(r.code, 0, explain(r));
   const result = JSON.parse(r.outputs.result ?? '{}') as {
     ok: boolean;
@@ -63,13 +44,13 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
   for (const phase of result.phases.filter((p) => p.phase !== 'verify'))
     assert.deepEqual(
       phase.clusters.map((c) => c.cluster),
-      contexts,
+      rig.contexts,
       `${phase.phase} ran on every cluster`,
     );
 
   const verify = result.phases.find((p) => p.phase === 'verify');
   const federation = verify?.checks.filter((c) => / bundle /.test(c.name)) ?? [];
-  const tds = layout.clusters.map((c) => c.trustDomain);
+  const tds = rig.layout.clusters.map((c) => c.trustDomain);
   const expected = tds.flatMap((holder) =>
     tds.map((of) => (of === holder ? `own bundle ${of}` : `federated bundle ${of} on ${holder}`)),
   );
@@ -78,7 +59,7 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
     federation.every((c) => c.ok),
     federation.map((c) => `${c.name}: ${c.reason}`).join('\n'),
   );
-  for (const context of contexts)
+  for (const context of rig.contexts)
     assert.ok(
       verify?.checks.some((c) => c.cluster === context && c.status === 'pass'),
       `readiness and identities ran on ${context}`,
@@ -91,11 +72,11 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
   assert.match(r.summary, /\| bar\.com \| ✅ same roots \| — own \| ✅ same roots \|/);
   assert.match(r.summary, /\| baz\.com \| ✅ same roots \| ✅ same roots \| — own \|/);
 
-  for (const [k, c] of layout.clusters.entries()) {
+  for (const [k, c] of rig.layout.clusters.entries()) {
     // What each real SPIRE server holds, read as the action reads it.
     const { stdout } = await run(kubectl, [
       '--kubeconfig',
-      kubeconfigFile,
+      rig.kubeconfigFile,
       '--context',
       c.name,
       ...spireServerExec(['bundle', 'list', '-format', 'spiffe']),
@@ -104,7 +85,7 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
       assert.match(stdout, new RegExp(`\\* (spiffe://)?${other.replace('.', '\\.')}\\n`), c.name);
 
     // istiod on each cluster reads the two others through their remote secrets.
-    const secrets = await kubectlList(kubectl, kubeconfigFile, c.name, [
+    const secrets = await kubectlList(kubectl, rig.kubeconfigFile, c.name, [
       'get',
       'secrets',
       '-n',
@@ -114,14 +95,14 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
     ]);
     assert.deepEqual(
       secrets.map((s) => s.metadata.name).sort(),
-      contexts
+      rig.contexts
         .filter((x) => x !== c.name)
         .map((x) => `istio-remote-secret-${x}`)
         .sort(),
       c.name,
     );
 
-    const hello = (await kubectlJson(kubectl, kubeconfigFile, c.name, [
+    const hello = (await kubectlJson(kubectl, rig.kubeconfigFile, c.name, [
       'get',
       'deployments',
       '-n',
@@ -136,11 +117,11 @@ test('all on three clusters: full-mesh federation, remote secrets between every 
 });
 
 test('cleanup removes everything labelled from all three clusters', async () => {
-  const r = await runAction(inputs('cleanup'));
+  const r = await runAction(rig.inputs('cleanup'));
   assert.equal(r.code, 0, explain(r));
-  for (const context of contexts)
+  for (const context of rig.contexts)
     assert.deepEqual(
-      (await labelledObjects(kubectl, kubeconfigFile, context)).map(
+      (await labelledObjects(kubectl, rig.kubeconfigFile, context)).map(
         (o) => `${o.kind}/${o.metadata.name}`,
       ),
       [],

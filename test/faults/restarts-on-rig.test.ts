@@ -11,13 +11,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { down, up } from '../rig/rig.ts';
+import { up } from '../rig/rig.ts';
 import { apiserverUrl, pkiPaths, type ClusterLayout, type RigLayout } from '../rig/layout.ts';
 import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
 import { runningPid } from '../rig/processes.ts';
 import { kubectlList, labelledObjects, refOf } from '../e2e/labelled.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
-import { FAULTS_RIG, startIsolatedRig } from '../rig/isolated-rig.ts';
+import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
 import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
@@ -26,16 +26,17 @@ const CONTEXTS = ['cluster-1', 'cluster-2'];
 let direct = '';
 let artifacts: ArtifactServer;
 let layout: RigLayout;
+let rig: IsolatedRig | undefined;
 
 before(async () => {
-  ({ layout, direct, artifacts } = await startIsolatedRig(FAULTS_RIG));
+  rig = await startIsolatedRig(FAULTS_RIG);
+  ({ layout, direct, artifacts } = rig);
   const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
   assert.equal(clean.code, 0, explain(clean));
 });
 
 after(async () => {
-  await artifacts?.close();
-  if (layout) await down(layout);
+  await rig?.stop();
 });
 
 /**

@@ -1,22 +1,28 @@
 // Real add-on programs that the rig controller runs on the host, one set per cluster, in place
 // of the pods kwok only pretends to run:
-//  - SPIRE's k8s-workload-registrar, from the start: it needs only pods and nodes.
+//  - SPIRE's k8s-workload-registrar (profile seed), from the start: it needs only pods and nodes.
+//  - The SPIRE Controller Manager (profile current), once its CRDs are Established and the
+//    action applied its ConfigMap, which it runs from (hostSpireControllerManagerConfig).
 //  - The cert-manager controller, only while cert-manager's CRDs are Established. The action
 //    installs them (the rig must not); without them the controller's informers could only fail,
 //    so it is stopped again when they go away (the action's cleanup deletes them).
 // Each runs detached like the rig's other processes (pid file and log in the cluster's state
 // dir), so a restarted controller adopts it; one that dies is restarted with a backoff.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Binaries } from './binaries.ts';
 import {
   CERT_MANAGER_CONTROLLER,
   certManagerSpec,
+  spireControllerManagerConfigPath,
+  spireControllerManagerSpec,
+  hostSpireControllerManagerConfig,
   registrarSpec,
   writeRegistrarConfig,
 } from './components.ts';
 import { apiRequest, type ApiCredentials } from './kube-http.ts';
-import type { ClusterLayout } from './layout.ts';
+import type { ClusterLayout, RigSpireProfile } from './layout.ts';
+import { SPIRE_NAMESPACE } from '../../src/model/names.ts';
 import { logFile, runningPid, startProcess, stopProcess, type ProcessSpec } from './processes.ts';
 
 /** The CRD whose watch opens and closes the gate. */
@@ -131,11 +137,28 @@ export class Supervised {
   }
 }
 
+/** What the SPIRE Controller Manager needs before it can start. */
+export const CONTROLLER_MANAGER_GATE_CRD = 'clusterspiffeids.spire.spiffe.io';
+export const CONTROLLER_MANAGER_CONFIGMAP = {
+  name: 'spire-controller-manager',
+  key: 'controller-manager.yaml',
+};
+
+async function getJson<T>(creds: ApiCredentials, path: string): Promise<T | undefined> {
+  const res = await apiRequest(creds, 'GET', path, undefined, undefined, 5000);
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return JSON.parse(res.body) as T;
+}
+
 /** The add-ons of one cluster; `reconcile` is called on CRD events and on a timer. */
 export class ClusterAddons {
   private readonly certManager: Supervised;
   /** Absent when the action's own registrar runs on a real node (MESH_RIG_REAL has spire). */
   private readonly registrar: Supervised | undefined;
+  /** Profile current, all-kwok: the action's SPIRE Controller Manager as a host process. */
+  private readonly controllerManager: Supervised | undefined;
+  private readonly layout: ClusterLayout;
   private readonly creds: ApiCredentials;
   private readonly log: (line: string) => void;
   private gateCrd: CrdLike | undefined;
@@ -149,13 +172,52 @@ export class ClusterAddons {
     creds: ApiCredentials,
     log: (line: string) => void,
     realSpire = false,
+    profile: RigSpireProfile = 'seed',
   ) {
     this.creds = creds;
     this.log = log;
+    this.layout = layout;
     this.certManager = new Supervised(certManagerSpec(layout, bin), log);
-    this.registrar = realSpire
-      ? undefined
-      : new Supervised(registrarSpec(layout, bin), log, () => writeRegistrarConfig(layout));
+    this.registrar =
+      realSpire || profile !== 'seed'
+        ? undefined
+        : new Supervised(registrarSpec(layout, bin), log, () => writeRegistrarConfig(layout));
+    this.controllerManager =
+      realSpire || profile !== 'current'
+        ? undefined
+        : new Supervised(spireControllerManagerSpec(layout, bin), log);
+  }
+
+  /** Runs the controller manager from the config the action applied; restarts it when that changes. */
+  private async ensureControllerManager(): Promise<void> {
+    const manager = this.controllerManager;
+    if (!manager) return;
+    const crd = await getJson<CrdLike>(
+      this.creds,
+      `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CONTROLLER_MANAGER_GATE_CRD}`,
+    );
+    const cm = await getJson<{ data?: Record<string, string> }>(
+      this.creds,
+      `/api/v1/namespaces/${SPIRE_NAMESPACE}/configmaps/${CONTROLLER_MANAGER_CONFIGMAP.name}`,
+    );
+    const applied = cm?.data?.[CONTROLLER_MANAGER_CONFIGMAP.key];
+    if (!crdEstablished(crd) || !applied) {
+      await manager.ensure(
+        false,
+        !applied
+          ? 'the action applied no ConfigMap for it'
+          : `${CONTROLLER_MANAGER_GATE_CRD} is not Established`,
+      );
+      return;
+    }
+    const file = spireControllerManagerConfigPath(this.layout);
+    const conf = hostSpireControllerManagerConfig(this.layout, applied);
+    const running = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (conf !== running) {
+      await manager.ensure(false, 'its ConfigMap changed');
+      writeFileSync(file, conf);
+    }
+    await manager.ensure(true, 'its CRDs are Established and the action applied its ConfigMap');
   }
 
   /** The watched `certificates.cert-manager.io` CRD changed (undefined: it is gone). */
@@ -187,6 +249,7 @@ export class ClusterAddons {
 
   private async pass(): Promise<void> {
     await this.registrar?.ensure(true, 'pods and nodes are enough');
+    await this.ensureControllerManager();
     if (!crdEstablished(this.gateCrd)) {
       this.noteWaiting('');
       const state = !this.gateCrd

@@ -2,6 +2,8 @@
 // for the action's `istioctl-base-url` / `cert-manager-base-url` inputs:
 //   /istio/<V>/istioctl-<V>-linux-amd64.tar.gz (+ .sha256, "<hex> <name>")  the rig-built istioctl
 //   /cert-manager/<V>/cert-manager.yaml                                     see cert-manager-manifest.ts
+//   /spire-controller-manager/v<V>/config/crd/bases/<file>   from the Go module of the rig's build
+//     (MESH_RIG_PROFILE=current; for the action's `spire-crds-base-url`)
 // Use startArtifactServer() from tests, or `node test/rig/artifact-server.ts [port]` by hand.
 // MESH_RIG_ISTIOCTL (or the `istioctl` option) serves another istioctl than the rig-built one,
 // under its own stamped version. With istio-system on real nodes (MESH_RIG_REAL) the default is
@@ -9,7 +11,15 @@
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -18,6 +28,11 @@ import { promisify } from 'node:util';
 import { loadBinaries } from './binaries.ts';
 import { CERT_MANAGER_VERSION, certManagerManifest } from './cert-manager-manifest.ts';
 import { rigLayout } from './layout.ts';
+import { moduleDir } from './gomod.ts';
+
+/** What bin-build's spire-controller-manager family pins (test/rig/bin-build). */
+export const SPIRE_CONTROLLER_MANAGER_MODULE = 'github.com/spiffe/spire-controller-manager';
+export const SPIRE_CONTROLLER_MANAGER_VERSION = 'v0.7.0';
 
 const run = promisify(execFile);
 const PLATFORM = 'linux-amd64';
@@ -27,7 +42,8 @@ export interface ArtifactServer {
   url: string;
   istioctlBaseUrl: string;
   certManagerBaseUrl: string;
-  versions: { istio: string; certManager: string };
+  spireCrdsBaseUrl: string;
+  versions: { istio: string; certManager: string; spireControllerManager: string };
   /** sha256 of the served istioctl archive. */
   istioctlSha256: string;
   /** Every request, in order, as "<METHOD> <path> <status>". */
@@ -97,6 +113,30 @@ async function istioctlArchive(
   return archive;
 }
 
+/**
+ * The CRDs of the rig's spire-controller-manager build, from its Go module (present once
+ * `build.sh --current` ran); none when it is absent, so the seed profile needs nothing of it.
+ */
+function spireCrdFiles(): { path: string; text: string }[] {
+  let dir: string;
+  try {
+    dir = join(
+      moduleDir(SPIRE_CONTROLLER_MANAGER_MODULE, SPIRE_CONTROLLER_MANAGER_VERSION),
+      'config',
+      'crd',
+      'bases',
+    );
+  } catch {
+    return [];
+  }
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => ({
+      path: `/spire-controller-manager/${SPIRE_CONTROLLER_MANAGER_VERSION}/config/crd/bases/${f}`,
+      text: readFileSync(join(dir, f), 'utf8'),
+    }));
+}
+
 export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<ArtifactServer> {
   const rig = rigLayout();
   const cacheDir = opts.cacheDir ?? rig.cacheDir;
@@ -118,7 +158,16 @@ export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<A
   const checksum = `${digest} ${archiveName}\n`;
 
   const requests: string[] = [];
+  const crdRoutes = spireCrdFiles().map(
+    ({ path, text }) =>
+      [
+        path,
+        (res: ServerResponse) =>
+          res.writeHead(200, { 'content-type': 'application/yaml' }).end(text),
+      ] as const,
+  );
   const routes = new Map<string, (res: ServerResponse) => void>([
+    ...crdRoutes,
     [
       `/istio/${istio}/${archiveName}`,
       (res) => {
@@ -155,7 +204,8 @@ export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<A
     url,
     istioctlBaseUrl: `${url}/istio`,
     certManagerBaseUrl: `${url}/cert-manager`,
-    versions: { istio, certManager },
+    spireCrdsBaseUrl: `${url}/spire-controller-manager`,
+    versions: { istio, certManager, spireControllerManager: SPIRE_CONTROLLER_MANAGER_VERSION },
     istioctlSha256: digest,
     requests,
     close: () =>

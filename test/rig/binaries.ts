@@ -15,7 +15,13 @@ export const REQUIRED_BINARIES = [
   'cert-manager-controller',
   'k8s-workload-registrar',
 ] as const;
-export type RigBinary = (typeof REQUIRED_BINARIES)[number] | 'istioctl' | 'istioctl-1-22';
+/** The current profile's SPIRE (build.sh --current). */
+export const CURRENT_SPIRE_BINARIES = ['spire-server-1-15', 'spire-controller-manager'] as const;
+export type RigBinary =
+  | (typeof REQUIRED_BINARIES)[number]
+  | (typeof CURRENT_SPIRE_BINARIES)[number]
+  | 'istioctl'
+  | 'istioctl-1-22';
 
 export const BUILD_COMMAND = 'bash test/rig/bin-build/build.sh';
 
@@ -64,4 +70,15 @@ export function loadBinaries(cacheDir: string, extra: RigBinary[] = []): Binarie
     );
   }
   return found as Binaries;
+}
+
+/**
+ * The programs a rig runs: with the current profile its SPIRE server is the 1.15 build
+ * (each binary keeps the version it was built as in its path; this only picks which one
+ * plays the server).
+ */
+export function loadRigBinaries(cacheDir: string, profile: 'seed' | 'current'): Binaries {
+  if (profile === 'seed') return loadBinaries(cacheDir);
+  const bin = loadBinaries(cacheDir, [...CURRENT_SPIRE_BINARIES]);
+  return { ...bin, 'spire-server': bin['spire-server-1-15'] };
 }

@@ -3,6 +3,7 @@
 // rig controller runs on the host in place of pods kwok only pretends to run: the cert-manager
 // controller and SPIRE's k8s-workload-registrar.
 
+import YAML from 'yaml';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -378,6 +379,7 @@ plugins {
 
 export const CERT_MANAGER_CONTROLLER = 'cert-manager-controller';
 export const WORKLOAD_REGISTRAR = 'k8s-workload-registrar';
+export const SPIRE_CONTROLLER_MANAGER = 'spire-controller-manager';
 
 /** cert-manager's controllers for this cluster; a ClusterIssuer's secrets live in cert-manager. */
 export function certManagerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
@@ -449,4 +451,37 @@ export function nodeObject(name: string, real = false): object {
       },
     },
   };
+}
+
+export function spireControllerManagerConfigPath(c: ClusterLayout): string {
+  return join(c.dir, `${SPIRE_CONTROLLER_MANAGER}.yaml`);
+}
+
+/**
+ * The action's SPIRE Controller Manager, as a host process against this cluster. Its
+ * admission webhook is off (ENABLE_WEBHOOKS=false, upstream's switch): the rig controller
+ * answers the action's ValidatingWebhookConfiguration instead, as for any webhook no real
+ * pod serves, so the webhook's own validation is not exercised on the all-kwok rig.
+ */
+export function spireControllerManagerSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
+  return {
+    name: SPIRE_CONTROLLER_MANAGER,
+    dir: c.dir,
+    argv: [bin['spire-controller-manager'], `--config=${spireControllerManagerConfigPath(c)}`],
+    env: { KUBECONFIG: pkiPaths(c).kubeconfig, ENABLE_WEBHOOKS: 'false' },
+  };
+}
+
+/**
+ * The controller manager's config as the action applied it (ConfigMap spire/spire-controller-
+ * manager), with only what a host process must differ in: this cluster's SPIRE socket, and a
+ * health listener of its own (every cluster's runs on this one host).
+ */
+export function hostSpireControllerManagerConfig(c: ClusterLayout, applied: string): string {
+  const conf = YAML.parse(applied) as Record<string, unknown>;
+  return YAML.stringify({
+    ...conf,
+    spireServerSocketPath: c.spireSocket,
+    health: { healthProbeBindAddress: `127.0.0.1:${c.ports.spireControllerManagerHealth}` },
+  });
 }

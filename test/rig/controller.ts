@@ -23,7 +23,7 @@ import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
 import { AdmissionServers, type WebhookTarget } from './admission.ts';
 import { ensureInjectionPolicy } from './injection-policy.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../../src/model/names.ts';
-import { loadBinaries, type Binaries } from './binaries.ts';
+import { loadRigBinaries, type Binaries } from './binaries.ts';
 import { apiCall, apiRequest, credentialsFromFiles, type ApiCredentials } from './kube-http.ts';
 import {
   apiserverUrl,
@@ -33,6 +33,7 @@ import {
   rigLayout,
   type ClusterLayout,
   type RigLayout,
+  type RigSpireProfile,
 } from './layout.ts';
 
 export const CAINJECTOR_FIELD_MANAGER = 'mesh-rig-cainjector';
@@ -90,6 +91,7 @@ class ClusterController {
     bin: Binaries,
     log: Log,
     spireIsReal = false,
+    profile: RigSpireProfile = 'seed',
   ) {
     this.layout = layout;
     this.realSpire = spireIsReal;
@@ -118,7 +120,7 @@ class ClusterController {
       () => adm.listValidatingWebhookConfiguration(),
     );
     this.pvcs.informer.on('delete', (pvc) => void this.releaseVolume(pvc));
-    this.addons = new ClusterAddons(layout, bin, this.creds, this.log, spireIsReal);
+    this.addons = new ClusterAddons(layout, bin, this.creds, this.log, spireIsReal, profile);
     // One named CRD, not all of them: Istio's would fill this process with schemas.
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     const byName = `metadata.name=${CERT_MANAGER_GATE_CRD}`;
@@ -442,9 +444,10 @@ export async function runController(rig: RigLayout): Promise<void> {
   };
   const caBundle = Buffer.from(ca.cert).toString('base64');
   const admission = new AdmissionServers(ca, log);
-  const bin = loadBinaries(rig.cacheDir);
+  const bin = loadRigBinaries(rig.cacheDir, rig.spireProfile);
   const clusters = rig.clusters.map(
-    (c) => new ClusterController(c, admission, caBundle, bin, log, realSpire(rig)),
+    (c) =>
+      new ClusterController(c, admission, caBundle, bin, log, realSpire(rig), rig.spireProfile),
   );
   process.on('SIGTERM', () => {
     admission.closeAll();

@@ -1,15 +1,25 @@
 // Rig instances of their own for tests that must not meet the e2e rig (instance 0): their own
 // state folder, ports and address plan (layout.ts), and an artifact server beside each.
 import fs from 'node:fs';
-import { up } from './rig.ts';
-import { rigLayout, type RigLayout } from './layout.ts';
+import os from 'node:os';
+import path from 'node:path';
+import { rigActionInputs } from './local-inputs.ts';
+import { down, up } from './rig.ts';
+import { rigLayout, type RigLayout, type RigSpireProfile } from './layout.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 
 export interface IsolatedRig {
   layout: RigLayout;
   /** The rig's kubeconfig, straight to its API servers. */
   direct: string;
+  /** The same in a file of its own (0600), for kubectl. */
+  kubeconfigFile: string;
+  contexts: string[];
   artifacts: ArtifactServer;
+  /** The action's inputs for one phase on this rig. */
+  inputs(phase: string): Record<string, string>;
+  /** Closes the artifact server, removes the kubeconfig file and takes the rig down. */
+  stop(): Promise<void>;
 }
 
 interface Instance {
@@ -18,17 +28,21 @@ interface Instance {
   portBase: number;
   /** One per cluster; the default is the rig's two. */
   trustDomains?: string[];
+  profile?: RigSpireProfile;
 }
 
 /** The fault tests share this one. */
 export const FAULTS_RIG: Instance = { instance: 3, state: '/tmp/mesh-rig-faults', portBase: 10000 };
-/** Three clusters in one federation; ports 25000-27999, under the kernel's ephemeral range. */
+// Instance 5 is shared by tests that each take it down after (and before, in case a killed
+// run left it up): ports 25000-27999, under the kernel's ephemeral range.
+const INSTANCE_5 = { instance: 5, state: '/tmp/mesh-rig-5', portBase: 24000 };
+/** Three clusters in one federation. */
 export const THREE_CLUSTER_RIG: Instance = {
-  instance: 5,
-  state: '/tmp/mesh-rig-three',
-  portBase: 24000,
+  ...INSTANCE_5,
   trustDomains: ['foo.com', 'bar.com', 'baz.com'],
 };
+/** The current profile: SPIRE 1.15 with the SPIRE Controller Manager. */
+export const CURRENT_PROFILE_RIG: Instance = { ...INSTANCE_5, profile: 'current' };
 
 export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig> {
   // The rig reads its layout from these (the artifact server and the inputs too).
@@ -36,13 +50,29 @@ export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig>
     MESH_RIG_INSTANCE: String(settings.instance),
     MESH_RIG_STATE: settings.state,
     MESH_RIG_PORT_BASE: String(settings.portBase),
-    ...(settings.trustDomains ? { MESH_RIG_TRUST_DOMAINS: settings.trustDomains.join(',') } : {}),
+    MESH_RIG_TRUST_DOMAINS: (settings.trustDomains ?? ['foo.com', 'bar.com']).join(','),
+    MESH_RIG_PROFILE: settings.profile ?? 'seed',
   });
   const layout = rigLayout();
+  // Whatever a killed run left here may be another shape of rig: start from nothing.
+  if (settings.instance === INSTANCE_5.instance) await down(layout);
   const rig = await up(layout);
+  const direct = fs.readFileSync(rig.kubeconfig, 'utf8');
+  const artifacts = await startArtifactServer();
+  const contexts = layout.clusters.map((c) => c.name);
+  const kubeconfigFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-rig-')), 'kubeconfig');
+  fs.writeFileSync(kubeconfigFile, direct, { mode: 0o600 });
   return {
     layout,
-    direct: fs.readFileSync(rig.kubeconfig, 'utf8'),
-    artifacts: await startArtifactServer(),
+    direct,
+    kubeconfigFile,
+    contexts,
+    artifacts,
+    inputs: (phase) => rigActionInputs(phase, direct, contexts, artifacts),
+    stop: async () => {
+      await artifacts.close();
+      fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
+      await down(layout);
+    },
   };
 }

@@ -44,8 +44,12 @@ export interface ClusterLayout {
     controllerManager: number;
     scheduler: number;
     kwok: number;
+    /** MESH_RIG_PROFILE=current: the SPIRE Controller Manager's health listener. */
+    spireControllerManagerHealth: number;
   };
 }
+
+export type RigSpireProfile = 'seed' | 'current';
 
 export interface RigLayout {
   stateDir: string;
@@ -66,6 +70,12 @@ export interface RigLayout {
   controllerDir: string;
   clusters: ClusterLayout[];
   /**
+   * Which SPIRE the rig runs (MESH_RIG_PROFILE, the action's `profile`): `seed`, the default,
+   * SPIRE 1.5.1 with the k8s-workload-registrar; `current`, SPIRE 1.15.3 with the SPIRE
+   * Controller Manager, started from the action's ConfigMap once its CRDs are there.
+   */
+  spireProfile: RigSpireProfile;
+  /**
    * How long kwok keeps a new pod from Ready (MESH_RIG_POD_DELAY_MS), standing in
    * for a real node's start-up; 0 makes pods Ready at once. Read when kwok starts.
    */
@@ -82,9 +92,9 @@ export const STATE_MARKER = '.mesh-rig';
  * another one (it runs older rig code). 2: supervises the host add-ons; 3: re-checks the
  * cert-manager CRDs sooner. 6: relays webhooks of pods on real nodes (test/rig/node). 7: a
  * watch that failed starts again until it does (an API server restart). 8: also when the failed
- * start only emitted an error.
+ * start only emitted an error. 9: runs the SPIRE Controller Manager for MESH_RIG_PROFILE=current.
  */
-export const CONTROLLER_REVISION = 8;
+export const CONTROLLER_REVISION = 9;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');
@@ -129,6 +139,7 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
         controllerManager: base + 257,
         scheduler: base + 259,
         kwok: base + 250,
+        spireControllerManagerHealth: base + 283,
       },
     };
   });
@@ -138,6 +149,9 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
       throw new Error(`MESH_RIG_STATE is too long for a unix socket path: ${c.spireSocket}`);
     }
   }
+  const spireProfile = (env.MESH_RIG_PROFILE || 'seed') as RigSpireProfile;
+  if (spireProfile !== 'seed' && spireProfile !== 'current')
+    throw new Error(`MESH_RIG_PROFILE must be seed or current, not '${spireProfile}'`);
   const controllerDir = join(stateDir, 'controller');
   const realNamespaces = (env.MESH_RIG_REAL || '')
     .split(',')
@@ -159,6 +173,7 @@ export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
     controllerLog: join(controllerDir, 'controller.log'),
     controllerDir,
     clusters,
+    spireProfile,
     podReadyDelayMs,
   };
 }

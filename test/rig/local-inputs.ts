@@ -7,6 +7,9 @@ import { up } from './rig.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 import { RIG_IMAGES } from './real-nodes.ts';
 
+/** What bin-build's spire-1-15 family builds (spire-server-1-15), the current profile's pin. */
+export const CURRENT_SPIRE_VERSION = '1.15.3';
+
 /**
  * The rig's proxies are upstream Envoy, which refuses the Istio-only filters
  * istiod sends by default (metadata exchange, ALPN, stats): a user running
@@ -61,6 +64,20 @@ function realNodeInputs(rig: RigLayout): Record<string, string> {
   };
 }
 
+/**
+ * Profile current as the rig can run it: its SPIRE and controller manager are the pins (built
+ * here from the same modules), while Istio and cert-manager are the versions the rig built
+ * (the Go module proxy refuses the pinned releases' commits), set as a user overrides a pin.
+ */
+function currentProfileInputs(artifacts: ArtifactServer): Record<string, string> {
+  return {
+    profile: 'current',
+    'spire-version': CURRENT_SPIRE_VERSION,
+    'spire-controller-manager-version': artifacts.versions.spireControllerManager,
+    'spire-crds-base-url': artifacts.spireCrdsBaseUrl,
+  };
+}
+
 /** The action's inputs for one phase against the rig, its artifacts served by `artifacts`. */
 export function rigActionInputs(
   phase: string,
@@ -88,6 +105,7 @@ export function rigActionInputs(
       ? UPSTREAM_ENVOY_OVERLAY + PRELOADED_IMAGES_OVERLAY
       : UPSTREAM_ENVOY_OVERLAY,
     ...realNodeInputs(rig),
+    ...(rig.spireProfile === 'current' ? currentProfileInputs(artifacts) : {}),
     timeout: '4m',
   };
 }

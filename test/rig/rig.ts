@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { missingCertManagerCrds } from './addons.ts';
 import { ensurePlacementPolicy } from './placement-policy.ts';
 import { ensureRealNodes, realNodeName, stopRealNodes, useRealDemoRig } from './real-nodes.ts';
-import { loadBinaries, type Binaries } from './binaries.ts';
+import { loadRigBinaries, type Binaries } from './binaries.ts';
 import { createCa, createKeyPair, issueCert } from './certs.ts';
 import {
   apiserverSpec,
@@ -34,6 +34,7 @@ import {
   nodeObject,
   schedulerSpec,
   spireSpec,
+  SPIRE_CONTROLLER_MANAGER,
   WORKLOAD_REGISTRAR,
   writeKwokConfig,
   writeSpireConfig,
@@ -264,10 +265,9 @@ async function waitAlive(
 }
 
 async function startSpire(c: ClusterLayout, rig: RigLayout, bin: Binaries): Promise<void> {
-  writeSpireConfig(
-    c,
-    rig.clusters.filter((o) => o !== c),
-  );
+  // With the controller manager, the action's ClusterFederatedTrustDomains make the
+  // relationships; a second copy in the server's config would contend with them.
+  writeSpireConfig(c, rig.spireProfile === 'seed' ? rig.clusters.filter((o) => o !== c) : []);
   writeSpireExecWrapper(c, bin);
   const spec = spireSpec(c, bin);
   ensureRunning(spec);
@@ -325,6 +325,7 @@ function controllerSpec(rig: RigLayout): ProcessSpec {
       MESH_RIG_PORT_BASE: env.MESH_RIG_PORT_BASE ?? '',
       MESH_RIG_TRUST_DOMAINS: rig.clusters.map((c) => c.trustDomain).join(','),
       MESH_RIG_REAL: rig.realNamespaces.join(','),
+      MESH_RIG_PROFILE: rig.spireProfile,
     },
   };
 }
@@ -414,7 +415,7 @@ export function down(rig: RigLayout = rigLayout()): Promise<void> {
 }
 
 async function upLocked(rig: RigLayout): Promise<RigInfo> {
-  const bin = loadBinaries(rig.cacheDir);
+  const bin = loadRigBinaries(rig.cacheDir, rig.spireProfile);
   const info = {
     kubeconfig: rig.kubeconfig,
     stateDir: rig.stateDir,
@@ -461,7 +462,7 @@ async function upLocked(rig: RigLayout): Promise<RigInfo> {
   }
   await waitAlive(controller, 'rig controller', 60_000, async () => controllerCurrent(rig));
   // The controller starts them before it is ready; one may be in a restart backoff.
-  if (!realSpire(rig)) {
+  if (!realSpire(rig) && rig.spireProfile === 'seed') {
     await waitAlive(controller, 'k8s-workload-registrar on every cluster', 60_000, async () =>
       rig.clusters.every((c) => runningPid(c.dir, WORKLOAD_REGISTRAR)),
     );
@@ -483,7 +484,7 @@ async function downLocked(rig: RigLayout): Promise<void> {
   // last. Stopped all at once, the API servers and etcd each wait ~10 s for clients.
   const tiers = [
     [CONTROLLER],
-    [CERT_MANAGER_CONTROLLER, WORKLOAD_REGISTRAR],
+    [CERT_MANAGER_CONTROLLER, WORKLOAD_REGISTRAR, SPIRE_CONTROLLER_MANAGER],
     ['kube-controller-manager', 'kube-scheduler', 'kwok', 'spire-server'],
     ['kube-apiserver'],
   ];
@@ -512,7 +513,7 @@ export interface ComponentStatus {
 }
 
 export async function status(rig: RigLayout = rigLayout()): Promise<ComponentStatus[]> {
-  const bin = loadBinaries(rig.cacheDir);
+  const bin = loadRigBinaries(rig.cacheDir, rig.spireProfile);
   const out: ComponentStatus[] = [];
   const entry = (cluster: string, dir: string, name: string, healthy: boolean, idle?: string) => {
     const pid = runningPid(dir, name);
@@ -533,7 +534,15 @@ export async function status(rig: RigLayout = rigLayout()): Promise<ComponentSta
     entry(c.name, c.dir, 'kwok', nodes);
     if (!realSpire(rig)) {
       entry(c.name, join(c.dir, 'spire'), 'spire-server', await spireHealthy(c, bin));
-      entry(c.name, c.dir, WORKLOAD_REGISTRAR, true);
+      if (rig.spireProfile === 'seed') entry(c.name, c.dir, WORKLOAD_REGISTRAR, true);
+      else
+        entry(
+          c.name,
+          c.dir,
+          SPIRE_CONTROLLER_MANAGER,
+          true,
+          'starts once the action applied its CRDs and ConfigMap',
+        );
     }
     // Not running is right while its CRDs are missing; unknown (API down) is not healthy.
     const missing = await missingCertManagerCrds(creds(c)).catch(() => undefined);

