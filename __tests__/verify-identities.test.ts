@@ -320,6 +320,31 @@ describe('analyzeIdentities', () => {
       assert.equal(awaitsRegistration(c as Check), false, c?.reason);
   });
 
+  it('names the missing federated bundle as why a pod has no entry, and does not wait for it', () => {
+    const productpage: MeshWorkload = {
+      namespace: 'bookinfo',
+      serviceAccount: 'bookinfo-productpage',
+    };
+    const [c] = analyzeIdentities({
+      ...evidence(SPIRE_1_5_OUTPUT, [productpage]),
+      federatedBundles: [],
+    });
+    assert.equal(
+      c?.reason,
+      'no registration entry for spiffe://foo.com/ns/bookinfo/sa/bookinfo-productpage: this server holds no bundle for bar.com, and SPIRE refuses entries that federate with a trust domain it has no bundle of (the spire phase puts the bundles back)',
+    );
+    assert.equal(awaitsRegistration(c as Check), false);
+    const [held] = analyzeIdentities({
+      ...evidence(SPIRE_1_5_OUTPUT, [productpage]),
+      federatedBundles: ['spiffe://bar.com'],
+    });
+    assert.equal(
+      held?.reason,
+      'no registration entry for spiffe://foo.com/ns/bookinfo/sa/bookinfo-productpage',
+    );
+    assert.equal(awaitsRegistration(held as Check), true);
+  });
+
   it('fails every workload when the output cannot be read', () => {
     const checks = analyzeIdentities(evidence('Error: connection refused'));
     assert.equal(checks.length, 2);

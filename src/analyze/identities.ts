@@ -203,6 +203,8 @@ export interface IdentityEvidence {
   workloads: MeshWorkload[];
   /** Raw `entry show` output, or entries parsed already. */
   entries: string | SpireEntry[];
+  /** Trust domains this server holds a federated bundle of (`bundle list`); unknown if absent. */
+  federatedBundles?: string[];
 }
 
 /**
@@ -269,6 +271,17 @@ export function analyzeIdentities(evidence: IdentityEvidence): Check[] {
           { ...base, found: elsewhere.map((e) => e.spiffeId) },
         );
       }
+      // SPIRE refuses an entry whose federatesWith names a trust domain it holds no bundle
+      // for, so without that bundle no entry will ever come: say so, and do not wait for it.
+      const held = evidence.federatedBundles?.map(normalizeTrustDomain);
+      const unbundled = held ? others.filter((td) => !held.includes(td)) : [];
+      if (unbundled.length > 0)
+        return failed(
+          name,
+          cluster,
+          `no registration entry for ${expectedId}: this server holds no bundle for ${unbundled.join(', ')}, and SPIRE refuses entries that federate with a trust domain it has no bundle of (the spire phase puts the bundles back)`,
+          { ...base, entries: entries.length, unbundled },
+        );
       return failed(name, cluster, `no registration entry for ${expectedId}`, {
         ...base,
         entries: entries.length,

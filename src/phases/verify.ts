@@ -21,6 +21,7 @@ import { analyzeIdentities, awaitsRegistration, type MeshWorkload } from '../ana
 import {
   analyzeFederation,
   federationMatrix,
+  parseBundleList,
   type FederationServerEvidence,
 } from '../analyze/federation.ts';
 import { analyzeChain } from '../analyze/chain.ts';
@@ -172,6 +173,19 @@ async function meshWorkloads(ctx: RunContext, client: ClusterApi): Promise<MeshW
     }));
 }
 
+/** The trust domains a server holds bundles of; nothing when that cannot be read. */
+async function heldBundles(client: ClusterApi): Promise<{ federatedBundles?: string[] }> {
+  try {
+    return {
+      federatedBundles: [
+        ...parseBundleList(await spireRead(client, ['bundle', 'list', '-format', 'spiffe'])).keys(),
+      ],
+    };
+  } catch {
+    return {};
+  }
+}
+
 /** How long identities waits for registration to catch up with pods created just before. */
 export const REGISTRATION_SETTLE_MS = 60_000;
 
@@ -183,6 +197,7 @@ async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]>
       meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
       workloads: await meshWorkloads(ctx, client),
       entries: await spireRead(client, ['entry', 'show']),
+      ...(await heldBundles(client)),
     });
   const deadline = Date.now() + Math.min(ctx.config.timeoutMs, REGISTRATION_SETTLE_MS);
   let checks = await read();
