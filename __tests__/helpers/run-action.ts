@@ -24,6 +24,15 @@ function actionDefaults(): Record<string, string> {
   );
 }
 
+/**
+ * Runner temp dirs made here, removed when the test process exits: each holds a downloaded
+ * istioctl (about 100 MB) and copies of what the run wrote, and tests read them after a run.
+ */
+const madeTempDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of madeTempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export interface ActionRun {
   code: number | null;
   stdout: string;
@@ -65,7 +74,11 @@ export async function runAction(
 ): Promise<ActionRun> {
   const script = path.resolve(ROOT, 'dist', options.script ?? 'index.js');
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run 'npm run package' first`);
-  const runnerTemp = options.runnerTemp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mf-action-'));
+  let runnerTemp = options.runnerTemp;
+  if (!runnerTemp) {
+    runnerTemp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-action-'));
+    madeTempDirs.push(runnerTemp);
+  }
   const files = {
     summary: path.join(runnerTemp, 'summary.md'),
     output: path.join(runnerTemp, 'output.txt'),
