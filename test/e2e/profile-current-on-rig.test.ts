@@ -11,9 +11,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CURRENT_PROFILE_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
-import { isBookkeepingWrite, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
+import { countWrites } from '../rig/fault-proxy.ts';
 import { apiserverUrl } from '../rig/layout.ts';
-import YAML from 'yaml';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 import { kubectlList, labelledObjects, spireServerExec } from './labelled.ts';
 import { PROFILE_TABLE } from '../../src/config/profiles.ts';
@@ -124,35 +123,29 @@ test('profile current: all federates SPIRE 1.15 servers through the SPIRE Contro
 
 test('profile current: a second all changes nothing and sends no write', async () => {
   // Through counting proxies; the remote secrets still name the API servers themselves.
-  const counting = await Promise.all(
-    rig.layout.clusters.map((c, i) => startFaultProxy(c, { rate: 0, seed: i, maxFaults: 0 })),
-  );
-  try {
-    const doc = YAML.parse(rig.direct) as { clusters: { cluster: { server: string } }[] };
-    for (const [i, c] of doc.clusters.entries()) c.cluster.server = (counting[i] as FaultProxy).url;
-    const r = await runAction({
-      ...rigActionInputs('all', YAML.stringify(doc), rig.contexts, rig.artifacts),
+  const {
+    result: r,
+    writes,
+    lockSeenEverywhere,
+  } = await countWrites(rig.layout, rig.direct, (k) =>
+    runAction({
+      ...rigActionInputs('all', k, rig.contexts, rig.artifacts),
       'api-servers': rig.layout.clusters.map(apiserverUrl).join(','),
-    });
-    assert.equal(r.code, 0, explain(r));
-    for (const phase of resultOf(r).phases)
-      for (const c of phase.clusters)
-        assert.deepEqual(
-          [c.created, c.changed],
-          [0, 0],
-          `${phase.phase} on ${c.cluster}: ${c.created} created, ${c.changed} changed`,
-        );
-    const writes = counting.flatMap((p, i) =>
-      p.writes.filter((w) => !isBookkeepingWrite(w)).map((w) => `${rig.contexts[i]}: ${w}`),
-    );
-    assert.deepEqual(writes, [], `writes sent by a no-op all:\n${writes.join('\n')}`);
-    assert.ok(
-      counting.every((p) => p.writes.some(isBookkeepingWrite)),
-      'the run lock was taken through the proxy, so the run did go through it',
-    );
-  } finally {
-    await Promise.all(counting.map((p) => p.close()));
-  }
+    }),
+  );
+  assert.equal(r.code, 0, explain(r));
+  for (const phase of resultOf(r).phases)
+    for (const c of phase.clusters)
+      assert.deepEqual(
+        [c.created, c.changed],
+        [0, 0],
+        `${phase.phase} on ${c.cluster}: ${c.created} created, ${c.changed} changed`,
+      );
+  assert.deepEqual(writes, [], `writes sent by a no-op all:\n${writes.join('\n')}`);
+  assert.ok(
+    lockSeenEverywhere,
+    'the run lock was taken through the proxy, so the run did go through it',
+  );
 });
 
 test('profile current: cleanup leaves nothing labelled, the SPIRE CRDs included', async () => {

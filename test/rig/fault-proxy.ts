@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { apiserverUrl, pkiPaths, type ClusterLayout } from './layout.ts';
+import YAML from 'yaml';
 
 /**
  * A write a no-op run still sends: the run lock it takes and gives back (a Lease), and dry runs
@@ -179,4 +180,36 @@ export async function startFaultProxy(
       server.close(() => resolve());
     });
   return state;
+}
+
+/**
+ * Runs `run` with a kubeconfig whose clusters go through counting proxies (no faults), and
+ * answers the writes it sent beyond the bookkeeping ones, each as `<cluster>: <write>`, and
+ * whether every proxy saw the run lock (so the run did go through them).
+ */
+export async function countWrites<T>(
+  layout: { clusters: ClusterLayout[] },
+  kubeconfig: string,
+  run: (countingKubeconfig: string) => Promise<T>,
+): Promise<{ result: T; writes: string[]; lockSeenEverywhere: boolean }> {
+  const counting = await Promise.all(
+    layout.clusters.map((c, i) => startFaultProxy(c, { rate: 0, seed: i, maxFaults: 0 })),
+  );
+  try {
+    const doc = YAML.parse(kubeconfig) as { clusters: { cluster: { server: string } }[] };
+    for (const [i, c] of doc.clusters.entries()) c.cluster.server = (counting[i] as FaultProxy).url;
+    const result = await run(YAML.stringify(doc));
+    const writes = counting.flatMap((p, i) =>
+      p.writes
+        .filter((w) => !isBookkeepingWrite(w))
+        .map((w) => `${layout.clusters[i]?.name}: ${w}`),
+    );
+    return {
+      result,
+      writes,
+      lockSeenEverywhere: counting.every((p) => p.writes.some(isBookkeepingWrite)),
+    };
+  } finally {
+    await Promise.all(counting.map((p) => p.close()));
+  }
 }
