@@ -688,7 +688,37 @@ describe('istio phase', () => {
       assert.equal(main.spec.hub, 'docker.io/istio');
       assert.equal(main.spec.tag, '1.22.1');
       assert.equal(main.spec.meshConfig.trustDomain, own);
-      assert.deepEqual(main.spec.meshConfig.trustDomainAliases, [other]);
+      // One anchor per trust domain, as Istio's SPIRE federation guides write it: its own
+      // from the in-cluster bundle endpoint, the other's as federation reaches it (unknown
+      // before the spire phase, so a placeholder here; see the facts case below).
+      assert.equal(main.spec.meshConfig.trustDomainAliases, undefined);
+      const anchors = main.spec.meshConfig.caCertificates as {
+        spiffeBundleUrl: string;
+        trustDomains: string[];
+      }[];
+      assert.deepEqual(
+        anchors.map((a) => a.trustDomains),
+        [['foo.com'], ['bar.com']],
+      );
+      const ownAnchor = anchors.find((a) => a.trustDomains[0] === own)!;
+      const otherAnchor = anchors.find((a) => a.trustDomains[0] === other)!;
+      assert.equal(
+        ownAnchor.spiffeBundleUrl,
+        'https://spire-server-bundle-endpoint.spire.svc:8443',
+      );
+      assert.equal(
+        otherAnchor.spiffeBundleUrl,
+        `https://<bundle endpoint of cluster-${2 - index}>:8443`,
+      );
+      const [withFacts] = renderPhase(config, 'istio', cluster(config, index), {
+        bundleEndpoints: { [other]: 'https://203.0.113.7:31443' },
+      }).istioOperators as Any[];
+      assert.deepEqual(
+        withFacts.spec.meshConfig.caCertificates.find(
+          (a: { trustDomains: string[] }) => a.trustDomains[0] === other,
+        ).spiffeBundleUrl,
+        'https://203.0.113.7:31443',
+      );
       assert.deepEqual(main.spec.values.global, {
         meshID: 'mesh1',
         // Filled only for NodePort gateways (see cluster-edges.test.ts).

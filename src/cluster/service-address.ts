@@ -6,6 +6,8 @@ import type { ServiceType } from '../config/config.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
 import type { ClusterApi } from './api.ts';
 import { ClusterError } from './errors.ts';
+import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
+import { formatHostPort } from '../net-address.ts';
 
 export interface ExternalAddress {
   host: string;
@@ -79,4 +81,18 @@ export async function discoverServiceAddress(
       `no node has an ExternalIP or InternalIP address for the NodePort of ${service.namespace}/${service.name}.`,
     );
   return address;
+}
+
+/** The address other clusters use to reach this cluster's bundle endpoint. */
+export async function discoverBundleEndpoint(
+  client: ClusterApi,
+  serviceType: ServiceType,
+): Promise<string> {
+  const address = await discoverServiceAddress(
+    client,
+    { name: SPIRE_SERVER.bundleService, namespace: SPIRE_NAMESPACE },
+    SPIRE_SERVER.bundlePort,
+    serviceType,
+  );
+  return `https://${formatHostPort(address)}`;
 }

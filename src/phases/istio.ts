@@ -17,8 +17,12 @@ import {
 import { EASTWEST_OPERATOR, renderIstioOperators } from '../render/istio.ts';
 import type { ClusterConfig, Config } from '../config/config.ts';
 import { InputError } from '../config/input-error.ts';
-import { discoverServiceAddress, type ExternalAddress } from '../cluster/service-address.ts';
-import { describeError, httpStatus, isTransient } from '../cluster/errors.ts';
+import {
+  discoverBundleEndpoint,
+  discoverServiceAddress,
+  type ExternalAddress,
+} from '../cluster/service-address.ts';
+import { ClusterError, describeError, httpStatus, isTransient } from '../cluster/errors.ts';
 import { formatHostPort } from '../net-address.ts';
 import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
@@ -28,7 +32,12 @@ import type { ApplyRecord } from '../model/results.ts';
 import { objectRef, type K8sObject } from '../model/k8s-object.ts';
 import { decodeKubeconfig } from '../config/kubeconfig.ts';
 import type { Istioctl } from '../cluster/istioctl.ts';
-import { EASTWEST_GATEWAY, ISTIO_NAMESPACE } from '../model/names.ts';
+import {
+  EASTWEST_GATEWAY,
+  ISTIO_NAMESPACE,
+  SPIRE_NAMESPACE,
+  SPIRE_SERVER,
+} from '../model/names.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
 import type { ClusterLog, RunContext } from './types.ts';
@@ -178,6 +187,34 @@ async function eastWestGateways(ctx: RunContext): Promise<{
   return { outcomes, gateways, generated };
 }
 
+/**
+ * Every SPIRE server's bundle endpoint as the spire phase exposed it, for the
+ * mesh's trust anchors (meshConfig.caCertificates). Read only: a cluster
+ * without it has not had the spire phase.
+ */
+async function spireBundleEndpoints(
+  ctx: RunContext,
+): Promise<{ outcomes: ClusterOutcome[]; endpoints: Record<string, string> }> {
+  const endpoints: Record<string, string> = {};
+  const outcomes = await onEachCluster(
+    'istio · SPIRE bundle endpoints',
+    ctx.clients,
+    async (client, log) => {
+      const service = { name: SPIRE_SERVER.bundleService, namespace: SPIRE_NAMESPACE };
+      if (!(await client.read({ apiVersion: 'v1', kind: 'Service', metadata: service })))
+        throw new ClusterError(
+          client.cluster.context,
+          `Service ${service.namespace}/${service.name} (the SPIRE bundle endpoint Istio's trust anchors name) does not exist: run phase 'spire' (or 'all') before 'istio'.`,
+        );
+      const url = await discoverBundleEndpoint(client, ctx.config.serviceType);
+      endpoints[client.cluster.trustDomain] = url;
+      log(`trust anchor of ${client.cluster.trustDomain}: ${url}`);
+      return { records: [], notes: [] };
+    },
+  );
+  return { outcomes, endpoints };
+}
+
 /** Waits until the injector hands back a gateway's pod with its image filled in. */
 async function waitForInjector(client: ClusterApi, gateways: K8sObject[]): Promise<number> {
   const started = Date.now();
@@ -261,6 +298,11 @@ export async function runIstio(ctx: RunContext): Promise<ClusterOutcome[]> {
     if (anyFailed(early.outcomes)) return mergeOutcomes(steps);
     facts.eastWestGateways = early.gateways;
   }
+
+  const anchors = await spireBundleEndpoints(ctx);
+  steps.push(anchors.outcomes);
+  if (anyFailed(anchors.outcomes)) return mergeOutcomes(steps);
+  facts.bundleEndpoints = anchors.endpoints;
 
   const install = await onEachCluster(
     'istio · install',

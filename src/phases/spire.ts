@@ -20,10 +20,8 @@ import {
 import { holdsBundle } from '../analyze/bundle-set.ts';
 import type { ApplyRecord } from '../model/results.ts';
 import { ClusterError } from '../cluster/errors.ts';
-import { discoverServiceAddress } from '../cluster/service-address.ts';
-import { formatHostPort } from '../net-address.ts';
+import { discoverBundleEndpoint } from '../cluster/service-address.ts';
 import { objectRef, type K8sObject } from '../model/k8s-object.ts';
-import type { ServiceType } from '../config/config.ts';
 import { isOurs } from '../cluster/ownership.ts';
 import { SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import { describeError, isTransient } from '../cluster/errors.ts';
@@ -35,20 +33,6 @@ import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
 import type { RunContext } from './types.ts';
 import type { ClusterOutcome } from '../model/results.ts';
-
-/** The address other clusters use to reach this cluster's bundle endpoint. */
-export async function discoverBundleEndpoint(
-  client: ClusterApi,
-  serviceType: ServiceType,
-): Promise<string> {
-  const address = await discoverServiceAddress(
-    client,
-    { name: SPIRE_SERVER.bundleService, namespace: SPIRE_NAMESPACE },
-    SPIRE_SERVER.bundlePort,
-    serviceType,
-  );
-  return `https://${formatHostPort(address)}`;
-}
 
 /** Every server's own bundle (`bundle show -format spiffe`), keyed by trust domain. */
 async function readOwnBundles(

@@ -12,7 +12,10 @@ export const ACTION_OWNED_ISTIO_FIELDS: readonly { path: readonly string[]; setB
   { path: ['hub'], setBy: "input 'istio-hub'" },
   { path: ['tag'], setBy: "input 'istio-version'" },
   { path: ['meshConfig', 'trustDomain'], setBy: "input 'trust-domains'" },
-  { path: ['meshConfig', 'trustDomainAliases'], setBy: "input 'trust-domains'" },
+  {
+    path: ['meshConfig', 'caCertificates'],
+    setBy: "input 'trust-domains' (one SPIRE bundle endpoint per trust domain)",
+  },
   {
     path: ['components', 'ingressGateways'],
     setBy:

@@ -5,9 +5,9 @@ import semver from 'semver';
 import YAML from 'yaml';
 import type { ClusterConfig, Config } from '../config/config.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
-import { ISTIO_NAMESPACE } from '../model/names.ts';
+import { ISTIO_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
-import { federationAnnotations, otherClusters, type RenderFacts } from './federation.ts';
+import { bundleEndpointUrl, federationAnnotations, type RenderFacts } from './federation.ts';
 import { mergePatch, type OverlaySpec } from './istio-overlay.ts';
 import { labelObject } from './labels.ts';
 import { SPIRE_PATHS } from './spire-config.ts';
@@ -71,6 +71,23 @@ export function meshNetworks(
   );
 }
 
+/**
+ * meshConfig.caCertificates as the Istio SPIRE federation guides write it: per
+ * trust domain its bundle endpoint (in-cluster for the cluster's own) and the
+ * domain it anchors.
+ */
+export function meshTrustAnchors(
+  config: Config,
+  cluster: ClusterConfig,
+  facts: RenderFacts | undefined,
+): { spiffeBundleUrl: string; trustDomains: string[] }[] {
+  const inCluster = `https://${SPIRE_SERVER.bundleService}.${SPIRE_NAMESPACE}.svc:${SPIRE_SERVER.bundlePort}`;
+  return config.clusters.map((c) => ({
+    spiffeBundleUrl: c.index === cluster.index ? inCluster : bundleEndpointUrl(c, facts),
+    trustDomains: [c.trustDomain],
+  }));
+}
+
 /** The control plane's IstioOperator with the user's overlay merged into its spec. */
 function withOverlay(operator: K8sObject, overlay: OverlaySpec | null): K8sObject {
   if (!overlay) return operator;
@@ -97,7 +114,7 @@ export function renderIstioOperators(
   const main = renderTemplate('istio/istio-operator.yaml', {
     ...shared,
     trustDomain: cluster.trustDomain,
-    trustDomainAliases: otherClusters(config, cluster).map((c) => c.trustDomain),
+    caCertificates: meshTrustAnchors(config, cluster, facts),
     meshNetworks: meshNetworks(config, facts),
     // Istio 1.27+ decides per node ("auto"); pinning it makes the `spire`
     // template's initContainers patch match what the injector does.
