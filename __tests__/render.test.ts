@@ -441,6 +441,11 @@ describe('spire phase', () => {
     assert.equal(mountPath(sts, 'k8s-workload-registrar', 'spire-server-socket'), socketDir);
     assert.equal(mountPath(sts, SPIRE_SERVER.container, 'spire-data'), server.server.data_dir);
     assert.equal(sts.spec.volumeClaimTemplates[0].metadata.name, 'spire-data');
+    // SPIRE 1.10+ server images run as 1000:1000; the data volume must be theirs to write.
+    assert.deepEqual(podSpec(sts).securityContext, {
+      fsGroup: 1000,
+      fsGroupChangePolicy: 'OnRootMismatch',
+    });
     assert.equal(sts.spec.serviceName, SPIRE_SERVER.service);
     // The registrar's metrics default (:8080) must not take the server's health port.
     assert.equal(server.health_checks.bind_port, '8080');

@@ -4,6 +4,7 @@
 import semver from 'semver';
 import YAML from 'yaml';
 import type { ClusterConfig, Config } from '../config/config.ts';
+import { ISTIO_NATIVE_SIDECARS } from '../config/profiles.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
 import { ISTIO_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
@@ -19,13 +20,11 @@ export const SIDECAR_TEMPLATES = 'sidecar,spire';
 export const GATEWAY_TEMPLATES = 'gateway,spire-gateway';
 /** metadata.name of the east-west gateway's IstioOperator (manifests/istio/eastwest-operator.yaml). */
 export const EASTWEST_OPERATOR = 'eastwest';
-/** First Istio release that injects sidecars as native sidecars (init containers). */
-export const NATIVE_SIDECAR_ISTIO = '1.27.0';
 
 export function usesNativeSidecars(istioVersion: string): boolean {
   const version = semver.coerce(istioVersion);
   if (!version) throw new Error(`not an Istio version: ${istioVersion}`);
-  return semver.gte(version, NATIVE_SIDECAR_ISTIO);
+  return semver.gte(version, ISTIO_NATIVE_SIDECARS);
 }
 
 interface PodPatch {

@@ -6,8 +6,9 @@
 //     (MESH_RIG_PROFILE=current; for the action's `spire-crds-base-url`)
 // Use startArtifactServer() from tests, or `node test/rig/artifact-server.ts [port]` by hand.
 // MESH_RIG_ISTIOCTL (or the `istioctl` option) serves another istioctl than the rig-built one,
-// under its own stamped version. With istio-system on real nodes (MESH_RIG_REAL) the default is
-// bin-build's istioctl-1-22 (1.22.1), the release of the rig's istiod and proxy images.
+// under its own stamped version. With istio-system on real nodes (MESH_RIG_REAL) and profile seed
+// the default is bin-build's istioctl-1-22 (1.22.1), the release of the rig's istiod and proxy
+// images; profile current's images are built at the rig-built istioctl's commit.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -140,9 +141,10 @@ function spireCrdFiles(): { path: string; text: string }[] {
 export async function startArtifactServer(opts: ArtifactOptions = {}): Promise<ArtifactServer> {
   const rig = rigLayout();
   const cacheDir = opts.cacheDir ?? rig.cacheDir;
-  // With istiod and the proxies on real nodes, the istioctl built from their Istio source
-  // (bin-build's istioctl-1-22, stamped 1.22.1), so the action installs the version they are.
-  const realIstio = rig.realNamespaces.includes('istio-system');
+  // With istiod and the proxies on real nodes, the istioctl built from their Istio source, so
+  // the action installs the version they are: for the seed bin-build's istioctl-1-22 (stamped
+  // 1.22.1); for current the rig-built one, at the commit of its pilot and proxy images.
+  const realIstio = rig.realNamespaces.includes('istio-system') && rig.spireProfile === 'seed';
   const istioctl =
     opts.istioctl ??
     (process.env.MESH_RIG_ISTIOCTL ||

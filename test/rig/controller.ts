@@ -16,7 +16,7 @@
 //    the cert-manager controller while the watched cert-manager CRDs are Established.
 // Run as `node test/rig/controller.ts` with MESH_RIG_STATE set; logs one line per action.
 
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ClusterAddons, CERT_MANAGER_GATE_CRD } from './addons.ts';
@@ -254,12 +254,11 @@ class ClusterController {
         continue;
       }
       const name = `${PV_PREFIX}${uid}`;
-      const path = join(
-        this.layout.dir,
-        'volumes',
-        `${pvc.metadata!.namespace}-${pvc.metadata!.name}`,
-      );
+      const path = this.volumeDir(pvc);
+      // Writable by any container user, as kind's local-path provisioner makes them (fsGroup
+      // does not apply to hostPath volumes): SPIRE's server images run as uid 1000 from 1.10.
       mkdirSync(path, { recursive: true });
+      chmodSync(path, 0o777);
       const pv = {
         apiVersion: 'v1',
         kind: 'PersistentVolume',
@@ -295,11 +294,22 @@ class ClusterController {
     }
   }
 
+  /** One directory per claim: a claim made again (a re-install) starts empty, as a new volume would. */
+  private volumeDir(pvc: k8s.V1PersistentVolumeClaim): string {
+    return join(
+      this.layout.dir,
+      'volumes',
+      `${pvc.metadata!.namespace}-${pvc.metadata!.name}-${pvc.metadata!.uid}`,
+    );
+  }
+
   private async releaseVolume(pvc: k8s.V1PersistentVolumeClaim): Promise<void> {
     const uid = pvc.metadata?.uid;
     if (!uid) return;
     // Tried for every claim: after a controller restart `provisioned` no longer knows ours.
     this.provisioned.delete(uid);
+    // Its data goes with the claim, as with a dynamic provisioner's default reclaim policy.
+    rmSync(this.volumeDir(pvc), { recursive: true, force: true });
     const res = await apiRequest(
       this.creds,
       'DELETE',

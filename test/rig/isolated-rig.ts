@@ -7,6 +7,7 @@ import { rigActionInputs } from './local-inputs.ts';
 import { down, up } from './rig.ts';
 import { rigLayout, type RigLayout, type RigSpireProfile } from './layout.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
+import { REAL_MESH_NAMESPACES } from './real-nodes.ts';
 
 export interface IsolatedRig {
   layout: RigLayout;
@@ -18,7 +19,7 @@ export interface IsolatedRig {
   artifacts: ArtifactServer;
   /** The action's inputs for one phase on this rig. */
   inputs(phase: string): Record<string, string>;
-  /** Closes the artifact server, removes the kubeconfig file and takes the rig down. */
+  /** Closes the artifact server, removes the kubeconfig file and takes the rig down (kept with MESH_RIG_KEEP=1). */
   stop(): Promise<void>;
 }
 
@@ -29,13 +30,17 @@ interface Instance {
   /** One per cluster; the default is the rig's two. */
   trustDomains?: string[];
   profile?: RigSpireProfile;
+  /** Namespaces whose pods run on one real node per cluster (MESH_RIG_REAL, test/rig/node). */
+  real?: readonly string[];
+  /** Shared by tests that each take it down after: whatever a killed run left goes first. */
+  fresh?: boolean;
 }
 
 /** The fault tests share this one. */
 export const FAULTS_RIG: Instance = { instance: 3, state: '/tmp/mesh-rig-faults', portBase: 10000 };
 // Instance 5 is shared by tests that each take it down after (and before, in case a killed
 // run left it up): ports 25000-27999, under the kernel's ephemeral range.
-const INSTANCE_5 = { instance: 5, state: '/tmp/mesh-rig-5', portBase: 24000 };
+const INSTANCE_5 = { instance: 5, state: '/tmp/mesh-rig-5', portBase: 24000, fresh: true };
 /** Three clusters in one federation. */
 export const THREE_CLUSTER_RIG: Instance = {
   ...INSTANCE_5,
@@ -43,6 +48,16 @@ export const THREE_CLUSTER_RIG: Instance = {
 };
 /** The current profile: SPIRE 1.15 with the SPIRE Controller Manager. */
 export const CURRENT_PROFILE_RIG: Instance = { ...INSTANCE_5, profile: 'current' };
+// Instance 1: the whole mesh on real nodes, one profile after the other.
+const REAL_NODES = {
+  instance: 1,
+  state: '/tmp/mesh-rig-real-e2e',
+  portBase: 14000,
+  real: REAL_MESH_NAMESPACES,
+  fresh: true,
+};
+export const REAL_NODES_RIG: Instance = REAL_NODES;
+export const CURRENT_REAL_NODES_RIG: Instance = { ...REAL_NODES, profile: 'current' };
 
 export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig> {
   // The rig reads its layout from these (the artifact server and the inputs too).
@@ -52,10 +67,11 @@ export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig>
     MESH_RIG_PORT_BASE: String(settings.portBase),
     MESH_RIG_TRUST_DOMAINS: (settings.trustDomains ?? ['foo.com', 'bar.com']).join(','),
     MESH_RIG_PROFILE: settings.profile ?? 'seed',
+    MESH_RIG_REAL: (settings.real ?? []).join(','),
   });
   const layout = rigLayout();
   // Whatever a killed run left here may be another shape of rig: start from nothing.
-  if (settings.instance === INSTANCE_5.instance) await down(layout);
+  if (settings.fresh) await down(layout);
   const rig = await up(layout);
   const direct = fs.readFileSync(rig.kubeconfig, 'utf8');
   const artifacts = await startArtifactServer();
@@ -72,7 +88,7 @@ export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig>
     stop: async () => {
       await artifacts.close();
       fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
-      await down(layout);
+      if (process.env.MESH_RIG_KEEP !== '1') await down(layout);
     },
   };
 }

@@ -93,8 +93,10 @@ export const STATE_MARKER = '.mesh-rig';
  * cert-manager CRDs sooner. 6: relays webhooks of pods on real nodes (test/rig/node). 7: a
  * watch that failed starts again until it does (an API server restart). 8: also when the failed
  * start only emitted an error. 9: runs the SPIRE Controller Manager for MESH_RIG_PROFILE=current.
+ * 10: volumes it provisions are writable by any uid (SPIRE 1.10+ servers run as 1000), one
+ * directory per claim, removed with the claim.
  */
-export const CONTROLLER_REVISION = 9;
+export const CONTROLLER_REVISION = 10;
 
 export function rigLayout(env: NodeJS.ProcessEnv = process.env): RigLayout {
   const stateDir = resolve(env.MESH_RIG_STATE || '/tmp/mesh-rig');

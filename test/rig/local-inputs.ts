@@ -9,6 +9,8 @@ import { RIG_IMAGES } from './real-nodes.ts';
 
 /** What bin-build's spire-1-15 family builds (spire-server-1-15), the current profile's pin. */
 export const CURRENT_SPIRE_VERSION = '1.15.3';
+/** What bin-build's spiffe-csi builds, and images.sh's current set runs. */
+export const CURRENT_CSI_DRIVER_VERSION = '0.2.6';
 
 /**
  * The rig's proxies are upstream Envoy, which refuses the Istio-only filters
@@ -69,12 +71,17 @@ function realNodeInputs(rig: RigLayout): Record<string, string> {
  * here from the same modules), while Istio and cert-manager are the versions the rig built
  * (the Go module proxy refuses the pinned releases' commits), set as a user overrides a pin.
  */
-function currentProfileInputs(artifacts: ArtifactServer): Record<string, string> {
+function currentProfileInputs(rig: RigLayout, artifacts: ArtifactServer): Record<string, string> {
   return {
     profile: 'current',
     'spire-version': CURRENT_SPIRE_VERSION,
     'spire-controller-manager-version': artifacts.versions.spireControllerManager,
     'spire-crds-base-url': artifacts.spireCrdsBaseUrl,
+    // The agents' CSI driver runs only on real nodes; its image is the build the Go module
+    // proxy serves (it refuses the pin's v0.2.7).
+    ...(rig.realNamespaces.includes('spire')
+      ? { 'spiffe-csi-driver-version': CURRENT_CSI_DRIVER_VERSION }
+      : {}),
   };
 }
 
@@ -105,7 +112,7 @@ export function rigActionInputs(
       ? UPSTREAM_ENVOY_OVERLAY + PRELOADED_IMAGES_OVERLAY
       : UPSTREAM_ENVOY_OVERLAY,
     ...realNodeInputs(rig),
-    ...(rig.spireProfile === 'current' ? currentProfileInputs(artifacts) : {}),
+    ...(rig.spireProfile === 'current' ? currentProfileInputs(rig, artifacts) : {}),
     timeout: '4m',
   };
 }

@@ -42,6 +42,7 @@ function nodeScript(rig: RigLayout, script: string, args: string[]): Promise<voi
         MESH_RIG_STATE: rig.stateDir,
         MESH_RIG_CACHE: rig.cacheDir,
         MESH_RIG_INSTANCE: String(rig.instance),
+        MESH_RIG_PROFILE: rig.spireProfile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -59,7 +60,7 @@ function nodeScript(rig: RigLayout, script: string, args: string[]): Promise<voi
 
 /** Builds (or finds cached) the images, then joins one real node per cluster. */
 export async function ensureRealNodes(rig: RigLayout): Promise<void> {
-  await nodeScript(rig, 'images.sh', []);
+  await nodeScript(rig, 'images.sh', ['--profile', rig.spireProfile]);
   // One at a time: the first node starts the instance's registry and backbone.
   for (const c of rig.clusters) await nodeScript(rig, 'node-up.sh', [String(c.index)]);
 }

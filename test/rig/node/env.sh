@@ -4,6 +4,7 @@
 #      MESH_RIG_CACHE    binaries + manifest.env (default ~/.cache/mesh-federation/rig)
 #      MESH_RIG_INSTANCE the rig's address plan (default 0; test/rig/layout.ts), so that nodes
 #                        of rigs with different instances can run side by side
+#      MESH_RIG_PROFILE  seed (default) or current: the images a real node imports
 #      MESH_NODE_STATE   the node scripts' state root (default /tmp/mesh-rig-node), shared by
 #                        all nodes of all instances (one baseline of host state)
 # With n = MESH_RIG_INSTANCE and NET = 10n + I (as layout.ts numbers clusters), node
@@ -34,6 +35,8 @@ CGROOT=mesh-rig-$TAG$NODE
 # 10.239.<n>.<I>) / VBB (bridge mrigbb in BB), over which the clusters' pods reach each other's
 # pod and LoadBalancer addresses.
 REAL_NS=$(paste -sd, "$RIG_STATE/real-namespaces" 2>/dev/null | sed 's/^,*//; s/,*$//' || true)
+# The action's profile the rig runs (MESH_RIG_PROFILE): which of images.sh's sets the node imports.
+PROFILE=${MESH_RIG_PROFILE:-seed}
 MNTNS=$S/mntns
 BB=mrig-${TAG/-/}bb VB=mrigb$NET VBB=mrigB$NET
 BB_IP=10.239.$RIG_INSTANCE.$I

