@@ -16,6 +16,7 @@ import {
   ROOT_CA_SECRET,
 } from '../model/names.ts';
 import { spireRead } from '../cluster/spire-cli.ts';
+import { once } from '../once.ts';
 import { analyzeReadiness, type WorkloadKind, type WorkloadRef } from '../analyze/readiness.ts';
 import { analyzeIdentities, awaitsRegistration, type MeshWorkload } from '../analyze/identities.ts';
 import {
@@ -173,14 +174,23 @@ async function meshWorkloads(ctx: RunContext, client: ClusterApi): Promise<MeshW
     }));
 }
 
+/** Each server's `bundle list`, read once a run: identities and federation share the answer. */
+type BundleLists = (client: ClusterApi) => Promise<string>;
+
+function bundleLists(clients: readonly ClusterApi[]): BundleLists {
+  const lists = new Map(
+    clients.map((c) => [c, once(() => spireRead(c, ['bundle', 'list', '-format', 'spiffe']))]),
+  );
+  return (client) => lists.get(client)!();
+}
+
 /** The trust domains a server holds bundles of; nothing when that cannot be read. */
-async function heldBundles(client: ClusterApi): Promise<{ federatedBundles?: string[] }> {
+async function heldBundles(
+  client: ClusterApi,
+  lists: BundleLists,
+): Promise<{ federatedBundles?: string[] }> {
   try {
-    return {
-      federatedBundles: [
-        ...parseBundleList(await spireRead(client, ['bundle', 'list', '-format', 'spiffe'])).keys(),
-      ],
-    };
+    return { federatedBundles: [...parseBundleList(await lists(client)).keys()] };
   } catch {
     return {};
   }
@@ -189,7 +199,12 @@ async function heldBundles(client: ClusterApi): Promise<{ federatedBundles?: str
 /** How long identities waits for registration to catch up with pods created just before. */
 export const REGISTRATION_SETTLE_MS = 60_000;
 
-async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]> {
+async function identities(
+  ctx: RunContext,
+  client: ClusterApi,
+  lists: BundleLists,
+): Promise<Check[]> {
+  // Only the entries are read again while waiting: a missing federated bundle is never waited for.
   const read = async () =>
     analyzeIdentities({
       cluster: client.cluster.context,
@@ -197,7 +212,7 @@ async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]>
       meshTrustDomains: ctx.config.clusters.map((c) => c.trustDomain),
       workloads: await meshWorkloads(ctx, client),
       entries: await spireRead(client, ['entry', 'show']),
-      ...(await heldBundles(client)),
+      ...(await heldBundles(client, lists)),
     });
   const deadline = Date.now() + Math.min(ctx.config.timeoutMs, REGISTRATION_SETTLE_MS);
   let checks = await read();
@@ -208,13 +223,13 @@ async function identities(ctx: RunContext, client: ClusterApi): Promise<Check[]>
   return checks;
 }
 
-async function federation(ctx: RunContext): Promise<Check[]> {
+async function federation(ctx: RunContext, lists: BundleLists): Promise<Check[]> {
   const evidence: FederationServerEvidence[] = await Promise.all(
     ctx.clients.map(async (client) => ({
       cluster: client.cluster.context,
       trustDomain: client.cluster.trustDomain,
       bundleShow: await spireRead(client, ['bundle', 'show', '-format', 'spiffe']),
-      bundleList: await spireRead(client, ['bundle', 'list', '-format', 'spiffe']),
+      bundleList: await lists(client),
     })),
   );
   return analyzeFederation(evidence);
@@ -442,27 +457,28 @@ export async function runVerify(ctx: RunContext): Promise<{
       checks.push(...result);
   };
   const mesh = ctx.config.clusters.map((c) => c.context).join('+');
-  const once = async (name: string, fn: () => Promise<Check[]>): Promise<void> => {
+  const meshWide = async (name: string, fn: () => Promise<Check[]>): Promise<void> => {
     checks.push(
       ...(wanted.has(name as never) ? await guarded(name, mesh, fn) : [leftOut(name, mesh)]),
     );
   };
 
   await everyCluster('readiness', (c) => readiness(ctx, c));
-  await everyCluster('identities', (c) => identities(ctx, c));
-  await once('federation', async () => {
-    const found = await federation(ctx);
+  const lists = bundleLists(ctx.clients);
+  await everyCluster('identities', (c) => identities(ctx, c, lists));
+  await meshWide('federation', async () => {
+    const found = await federation(ctx, lists);
     const trustDomains = ctx.config.clusters.map((c) => c.trustDomain);
     evidence.push({ kind: 'federation', matrix: federationMatrix(trustDomains, found) });
     return found;
   });
-  await once('chain', async () => {
+  await meshWide('chain', async () => {
     const reports = await chains(ctx);
     evidence.push(...reports.map((report) => ({ kind: 'chain' as const, report })));
     return reports.flatMap((r) => r.checks);
   });
-  await once('east-west', () => eastWest(ctx));
-  await once('north-south', () => northSouth(ctx, evidence));
+  await meshWide('east-west', () => eastWest(ctx));
+  await meshWide('north-south', () => northSouth(ctx, evidence));
 
   const outcomes: ClusterOutcome[] = ctx.clients.map((c) => {
     const ran = checks.filter((x) => x.cluster === c.cluster.context && !x.notRun);
