@@ -74,3 +74,35 @@ export function spireServerExec(args: string[]): string[] {
     ...[binary, ...args, '-socketPath', socket],
   ];
 }
+
+/**
+ * What a run left, to compare with a clean `all`: every labelled object, and how many
+ * ReplicaSets each Deployment in a labelled namespace has (a re-run must not roll them again).
+ */
+export async function installedState(
+  kubectl: string,
+  kubeconfigFile: string,
+  contexts: string[],
+): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const context of contexts) {
+    const objects = await labelledObjects(kubectl, kubeconfigFile, context);
+    const namespaces = new Set(
+      objects.flatMap((o) => (o.kind === 'Namespace' ? [o.metadata.name] : [])),
+    );
+    const replicaSets = (
+      await kubectlList(kubectl, kubeconfigFile, context, ['get', 'replicasets', '-A'])
+    ).filter((o) => namespaces.has(o.metadata.namespace ?? ''));
+    const perDeployment = new Map<string, number>();
+    for (const rs of replicaSets) {
+      const owner = rs.metadata.ownerReferences?.find((r) => r.kind === 'Deployment')?.name ?? '?';
+      const key = `ReplicaSets of ${rs.metadata.namespace}/${owner}`;
+      perDeployment.set(key, (perDeployment.get(key) ?? 0) + 1);
+    }
+    out[context] = [
+      ...objects.map(refOf),
+      ...[...perDeployment].map(([key, n]) => `${key}: ${n}`),
+    ].sort();
+  }
+  return out;
+}
