@@ -98,22 +98,32 @@ const volumePhase = (o: K8sObject) => (o as VolumeShape).status?.phase;
  * serves claims of any class (or of none) acts within seconds.
  */
 export const CLAIM_GRACE_MS = 60_000;
+/**
+ * How long a run looks at a claim an earlier run left Pending before calling it
+ * unbindable: that run's API server may have been down, and a provisioner acts
+ * within seconds once it is back.
+ */
+export const LEFT_CLAIM_GRACE_MS = 10_000;
 
 /**
  * Why a Pending claim cannot bind as the cluster stands, or undefined while
  * it still may (young enough for a provisioner to act, a class binding on
  * first use, a pre-provisioned volume of its class). No class and no default
  * class is what EKS 1.30+ gives; a class name that is not there is a typo.
+ * A claim older than the grace still gets LEFT_CLAIM_GRACE_MS from
+ * `waitingSince`, when this run began to wait for it.
  */
 export function unbindableClaim(
   claim: K8sObject | null,
   storageClasses: K8sObject[],
   volumes: K8sObject[],
   now: number,
+  waitingSince = 0,
 ): string | undefined {
   if (!claim || volumePhase(claim) !== 'Pending') return undefined;
   const created = Date.parse(String(claim.metadata.creationTimestamp ?? ''));
-  if (!(now - created >= CLAIM_GRACE_MS)) return undefined;
+  if (!(now - created >= CLAIM_GRACE_MS && now - waitingSince >= LEFT_CLAIM_GRACE_MS))
+    return undefined;
   const wanted = volumeSpec(claim)?.storageClassName;
   const waiting = volumes.some(
     (v) =>
@@ -139,14 +149,17 @@ const claimError = (client: ClusterApi, why: string): ClusterError =>
   );
 
 /** The server's claim, when it cannot bind, as the error that names the fix. */
-async function unbindableServerClaim(client: ClusterApi): Promise<ClusterError | undefined> {
+async function unbindableServerClaim(
+  client: ClusterApi,
+  waitingSince: number,
+): Promise<ClusterError | undefined> {
   const claim = await client.read(SERVER_CLAIM).catch(() => null);
   if (!claim || volumePhase(claim) !== 'Pending') return undefined;
   // Without the right to list classes or volumes the wait cannot judge, and only times out.
   const classes = await client.list('storage.k8s.io/v1', 'StorageClass').catch(() => null);
   const volumes = await client.list('v1', 'PersistentVolume').catch(() => null);
   if (!classes || !volumes) return undefined;
-  const why = unbindableClaim(claim, classes, volumes, Date.now());
+  const why = unbindableClaim(claim, classes, volumes, Date.now(), waitingSince);
   return why ? claimError(client, why) : undefined;
 }
 
@@ -174,12 +187,13 @@ export async function waitForServer(client: ClusterApi, objects: K8sObject[]): P
   const server = objects.find((o) => o.kind === 'StatefulSet');
   if (!server) return;
   let stuck: ClusterError | undefined;
+  const waitingSince = Date.now();
   try {
     await client.until(`${objectRef(server)} is rolled out`, async () => {
       const current = await client.read(server);
       const gap = current ? rolloutGap({ ...current, kind: server.kind }) : 'it does not exist';
       if (gap === null) return { value: undefined };
-      stuck = await unbindableServerClaim(client);
+      stuck = await unbindableServerClaim(client, waitingSince);
       if (stuck) throw stuck;
       return { pending: gap };
     });

@@ -183,7 +183,10 @@ export function kwokSpec(c: ClusterLayout, bin: Binaries): ProcessSpec {
       `--tls-cert-file=${pkiPaths(c).kwokServingCert}`,
       `--tls-private-key-file=${pkiPaths(c).kwokServingKey}`,
       `--cidr=${c.podCidr}`,
-      '--node-lease-duration-seconds=40',
+      // No node Leases: after an API server restart kwok 0.8.0 kept failing to renew them
+      // ("the object has been modified") and its nodes went NotReady for good. Node status
+      // heartbeats (steadyHeartbeat) keep them Ready instead; those are patches, never stale.
+      '--node-lease-duration-seconds=0',
     ],
   };
 }
@@ -208,14 +211,60 @@ function kwokModuleDir(): string {
   return moduleDir('sigs.k8s.io/kwok', version);
 }
 
-/** kwokctl's default stage set, read from the kwok module itself. */
+const POD_READY_STAGE = 'kustomize/stage/pod/fast/pod-ready.yaml';
+/** kwokctl's default stage set (its heartbeat without Leases), read from the kwok module itself. */
 const KWOK_STAGES = [
   'kustomize/stage/node/fast/node-initialize.yaml',
-  'kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
-  'kustomize/stage/pod/fast/pod-ready.yaml',
+  'kustomize/stage/node/heartbeat/node-heartbeat.yaml',
+  POD_READY_STAGE,
   'kustomize/stage/pod/fast/pod-complete.yaml',
   'kustomize/stage/pod/fast/pod-delete.yaml',
 ];
+
+/**
+ * kwok's status heartbeat comes every 20 s plus up to 25 s of jitter, past the 40 s after
+ * which the node lifecycle controller calls a node without a Lease NotReady: every 10 s.
+ */
+function steadyHeartbeat(stage: string): string {
+  const doc = parse(stage) as { metadata: { name: string }; spec: Record<string, unknown> };
+  if (doc.metadata.name !== 'node-heartbeat') return stage;
+  doc.spec.delay = { durationMilliseconds: 10_000 };
+  return stringify(doc).trim();
+}
+
+/**
+ * When its node goes NotReady (its API server was down past the grace period), the node
+ * lifecycle controller marks every pod there NotReady; a kubelet reports them Ready again
+ * once it is back, but kwok's pod-ready stage takes only Pending pods. This one selects as that
+ * stage does, Running pods instead, and sets only the two conditions, as the kubelet's status
+ * sync would: pod-ready's whole status would hand out pod IPs again (a second one is invalid).
+ */
+function podReadyAgain(podReadyStage: string): string {
+  const doc = parse(podReadyStage) as {
+    metadata: { name: string };
+    spec: {
+      selector: { matchExpressions: { key: string; values?: string[] }[] };
+      next: { statusTemplate: string };
+    };
+  };
+  const phase = doc.spec.selector.matchExpressions.find((e) => e.key === '.status.phase');
+  if (doc.metadata.name !== 'pod-ready' || phase?.values?.join() !== 'Pending')
+    throw new Error('kwok stage pod-ready changed: check podReadyAgain');
+  doc.metadata.name = 'pod-ready-again';
+  phase.values = ['Running'];
+  doc.spec.next = {
+    statusTemplate: [
+      '{{ $now := Now }}',
+      'conditions:',
+      ...['Ready', 'ContainersReady'].flatMap((type) => [
+        '- lastTransitionTime: {{ $now | Quote }}',
+        '  status: "True"',
+        `  type: ${type}`,
+      ]),
+    ].join('\n'),
+  };
+  return stringify(doc).trim();
+}
 
 /** kwok's own pod-ready stage, holding each pod back `delayMs` as a real node's start-up would. */
 function delayPodReady(stage: string, delayMs: number): string {
@@ -260,11 +309,13 @@ function nodeAddressesAlwaysWritten(stage: string): string {
 
 export function writeKwokConfig(c: ClusterLayout, podReadyDelayMs: number): void {
   const mod = kwokModuleDir();
-  const stages = KWOK_STAGES.map((f) =>
-    nodeAddressesAlwaysWritten(
-      delayPodReady(readFileSync(join(mod, f), 'utf8').trim(), podReadyDelayMs),
+  const read = (f: string) => readFileSync(join(mod, f), 'utf8').trim();
+  const stages = [
+    ...KWOK_STAGES.map((f) =>
+      nodeAddressesAlwaysWritten(steadyHeartbeat(delayPodReady(read(f), podReadyDelayMs))),
     ),
-  );
+    podReadyAgain(read(POD_READY_STAGE)),
+  ];
   // `kubectl exec` into the spire-server container runs on this machine, in a directory whose
   // bin/spire-server talks to this cluster's own SPIRE server only.
   const clusterExec = stringify({

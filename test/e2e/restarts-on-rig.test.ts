@@ -1,20 +1,27 @@
-// The action killed (SIGKILL) at every phase boundary and in the middle of an apply, as a
-// cancelled job or a lost runner would leave it: every re-run gets past where the last one
-// died, and the last leaves exactly what a clean `all` leaves (nothing duplicated, no Deployment
-// rolled twice). On the fault tests' rig (instance 3).
+// Restarts on the rig: one cluster's API server killed (SIGKILL) in the middle of `spire`. The
+// run fails within about a minute, naming that cluster and no other; once the rig is back (kwok and
+// the rig controller resume their watches, kwok's nodes and pods report Ready again), a re-run
+// converges and leaves exactly what a clean `all` leaves. Then the action itself killed (SIGKILL)
+// at every phase boundary and in the middle of an apply, as a cancelled job or a lost runner
+// would leave it: every re-run gets past where the last one died, and the last leaves exactly
+// what a clean `all` leaves (nothing duplicated, no Deployment rolled twice). On the fault
+// tests' rig (instance 3).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
-import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
+import { up } from '../rig/rig.ts';
+import { apiserverUrl, pkiPaths, type ClusterLayout, type RigLayout } from '../rig/layout.ts';
+import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
+import { runningPid } from '../rig/processes.ts';
+import { installedState } from './labelled.ts';
 import type { ArtifactServer } from '../rig/artifact-server.ts';
 import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
-import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
+import YAML from 'yaml';
+import { startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
-import { installedState } from './labelled.ts';
 
 const CONTEXTS = ['cluster-1', 'cluster-2'];
 let direct = '';
@@ -25,14 +32,15 @@ let rig: IsolatedRig | undefined;
 before(async () => {
   rig = await startIsolatedRig(FAULTS_RIG);
   ({ layout, direct, artifacts } = rig);
-  const first = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
-  assert.equal(first.code, 0, explain(first));
+  const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(clean.code, 0, explain(clean));
 });
 
 after(async () => {
   await rig?.stop();
 });
 
+/** What a clean `all` leaves: labelled objects, and how many ReplicaSets each labelled namespace holds. */
 /** Through a proxy, the remote secrets must still name the API servers themselves. */
 const throughProxy = (kubeconfig: string): Record<string, string> => ({
   ...rigActionInputs('all', kubeconfig, CONTEXTS, artifacts),
@@ -41,7 +49,7 @@ const throughProxy = (kubeconfig: string): Record<string, string> => ({
 
 async function installed(): Promise<Record<string, string[]>> {
   const kubeconfigFile = path.join(
-    fs.mkdtempSync(path.join(os.tmpdir(), 'mf-kills-')),
+    fs.mkdtempSync(path.join(os.tmpdir(), 'mf-faults-')),
     'kubeconfig',
   );
   fs.writeFileSync(kubeconfigFile, direct, { mode: 0o600 });
@@ -52,9 +60,48 @@ async function installed(): Promise<Record<string, string[]>> {
   }
 }
 
-test('the action killed (SIGKILL) at each phase boundary and in the middle of an apply: every re-run gets further, and the last leaves what a clean all leaves', async () => {
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('an API server killed in the middle of spire fails the run naming its cluster within a minute; once it is back, a re-run converges with nothing duplicated', async () => {
+  const first = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(first.code, 0, explain(first));
   const clean = await installed();
-  assert.ok((clean['cluster-1'] ?? []).length > 0, 'a clean all installed nothing');
+  const cleanup = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  assert.equal(cleanup.code, 0, explain(cleanup));
+  const target = layout.clusters[1] as ClusterLayout;
+  const creds = credentialsFromFiles(apiserverUrl(target), pkiPaths(target));
+  const running = runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  // The spire phase has begun on cluster-2 once its namespace exists.
+  for (
+    let waited = 0;
+    (await apiRequest(creds, 'GET', '/api/v1/namespaces/spire')).status !== 200;
+    waited += 250
+  ) {
+    assert.ok(waited < 240_000, 'the spire phase never started on cluster-2');
+    await sleep(250);
+  }
+  const pid = runningPid(target.dir, 'kube-apiserver');
+  assert.ok(pid, 'the rig runs cluster-2’s API server');
+  process.kill(pid, 'SIGKILL');
+  const failed = await running;
+  assert.equal(failed.code, 1, explain(failed));
+  assert.match(
+    failed.stdout,
+    /::error.*cluster 'cluster-2': the API server at \S+ has refused connections for \d+s/,
+  );
+  assert.doesNotMatch(failed.stdout, /::error.*cluster 'cluster-1'/, 'cluster-1 did not fail');
+
+  // The rig must come back with it: kwok and the rig controller resume their watches.
+  await up(layout);
+  const again = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(again.code, 0, explain(again));
+  assert.deepEqual(await installed(), clean);
+});
+
+test('the action killed (SIGKILL) at each phase boundary and in the middle of an apply: every re-run gets further, and the last leaves what a clean all leaves', async () => {
+  const first = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  assert.equal(first.code, 0, explain(first));
+  const clean = await installed();
   const cleanup = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
   assert.equal(cleanup.code, 0, explain(cleanup));
   // Each run is killed at its point, and the next run (after the killed one's
