@@ -108,6 +108,8 @@ done
 if ip netns list | grep -qw "$NETNS"; then
   ip netns delete "$NETNS" && log "deleted netns $NETNS (veth, bridge, its iptables rules)"
 fi
+# The veth goes with the netns only once no process holds that any more: not waited for.
+if ip link show "$VH" >/dev/null 2>&1; then ip link del "$VH" && log "deleted $VH"; fi
 # Real mode: the instance's backbone and registry go with its last node (its veth went with the
 # netns).
 if ! compgen -G "$NODE_ROOT/${TAG}cluster-*-real-1" | grep -qvxF "$S"; then

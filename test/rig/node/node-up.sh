@@ -142,6 +142,12 @@ build_images() {
 # ---- network namespace ---------------------------------------------------------------------
 setup_netns() {
   if ! ip netns list | grep -qw "$NETNS"; then
+    # A node taken down just before may leave its host end behind while its old netns is still
+    # held by an exiting process; deleting that end takes the pair.
+    if ip link show "$VH" >/dev/null 2>&1; then
+      ip link del "$VH"
+      log "removed $VH left by an earlier node"
+    fi
     ip netns add "$NETNS"
     ip link add "$VH" type veth peer name "$VN" netns "$NETNS"
     ip addr add "$HOST_IP/24" dev "$VH"
