@@ -25,6 +25,7 @@ const results: PhaseResult[] = [
         ],
         notes: ['bundle endpoint https://203.0.113.7:8443'],
         retries: 3,
+        waitedMs: 50_000,
       },
       {
         cluster: 'cluster-2',
@@ -98,7 +99,7 @@ test('summary: a section per phase, a table per cluster with counts and time, ch
   assert.match(md, /### spire ✅ pass · 1m05s/);
   assert.match(
     md,
-    /\| cluster-1 \| ✅ \| 1 \| 1 \| 1 \| 1m04s \| bundle endpoint https:\/\/203\.0\.113\.7:8443; 3 API calls retried \|/,
+    /\| cluster-1 \| ✅ \| 1 \| 1 \| 1 \| 1m04s \(50\.0s waiting for readiness\) \| bundle endpoint https:\/\/203\.0\.113\.7:8443; 3 API calls retried \|/,
   );
   assert.match(
     md,
@@ -132,6 +133,7 @@ test('result output: every phase and check, per cluster, with counts, reason and
     unchanged: 1,
     deleted: 0,
     retries: 3,
+    waitedMs: 50_000,
     notes: ['bundle endpoint https://203.0.113.7:8443'],
   });
   assert.equal(result.phases[1]?.checks[0]?.reason, 'only v1 (cluster-1) answered');

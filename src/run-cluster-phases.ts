@@ -84,13 +84,16 @@ export async function runPhases(ctx: RunContext, phases: ClusterPhase[]): Promis
     core.info(`phase ${phase}: starting on ${ctx.clients.length} clusters`);
     const started = Date.now();
     const retriesBefore = ctx.clients.map((c) => c.retries());
+    const waitedBefore = ctx.clients.map((c) => c.waitedMs());
     try {
       const out = await RUNNERS[phase](ctx);
       const result = toPhaseResult(phase, out, Date.now() - started);
       for (const [i, client] of ctx.clients.entries()) {
         const retries = client.retries() - (retriesBefore[i] ?? 0);
         const outcome = result.clusters.find((o) => o.cluster === client.cluster.context);
-        if (outcome && retries > 0) outcome.retries = retries;
+        if (!outcome) continue;
+        if (retries > 0) outcome.retries = retries;
+        outcome.waitedMs = client.waitedMs() - (waitedBefore[i] ?? 0);
       }
       results.push(result);
     } catch (error) {

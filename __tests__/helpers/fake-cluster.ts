@@ -8,8 +8,9 @@
 // order in `events`, so a test can say what happened before what.
 import { execFile } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
-import { ClusterClient } from '../../src/cluster/client.ts';
-import type { ClusterApi, ExecResult, ServedKind } from '../../src/cluster/api.ts';
+import { pollUntil } from '../../src/cluster/client.ts';
+import { WaitClock } from '../../src/cluster/wait-clock.ts';
+import type { Attempt, ClusterApi, ExecResult, ServedKind } from '../../src/cluster/api.ts';
 import { isClusterScoped } from '../../src/model/kinds.ts';
 import type { ApplyRecord } from '../../src/model/results.ts';
 import { planApply } from '../../src/cluster/ownership.ts';
@@ -99,6 +100,16 @@ export class FakeCluster implements ClusterApi {
 
   retries(): number {
     return 0;
+  }
+
+  private readonly waits = new WaitClock();
+
+  waitedMs(): number {
+    return this.waits.ms();
+  }
+
+  waiting<T>(wait: () => Promise<T>): Promise<T> {
+    return this.waits.during(wait);
   }
 
   async checkReachable(): Promise<string> {
@@ -359,23 +370,25 @@ export class FakeCluster implements ClusterApi {
     }, this.podTerminationMs);
   }
 
-  async waitFor(
+  waitFor(
     header: Header,
     done: (o: K8sObject) => boolean,
     describe: (o: K8sObject | null) => string | Promise<string>,
     timeoutMs = this.timeoutMs,
   ): Promise<K8sObject> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const o = await this.read(header);
-      if (o && done(o)) return o;
-      if (Date.now() > deadline)
-        throw new ClusterError(
-          this.cluster.context,
-          `timed out waiting for ${objectRef(header as K8sObject)}: ${await describe(o)}`,
-        );
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    return this.waits.during(async () => {
+      for (;;) {
+        const o = await this.read(header);
+        if (o && done(o)) return o;
+        if (Date.now() > deadline)
+          throw new ClusterError(
+            this.cluster.context,
+            `timed out waiting for ${objectRef(header as K8sObject)}: ${await describe(o)}`,
+          );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
   }
 
   async waitForGone(header: Header, timeoutMs = this.timeoutMs): Promise<void> {
@@ -386,6 +399,12 @@ export class FakeCluster implements ClusterApi {
     );
   }
 
-  /** The client's own poll loop: it only needs `cluster` and `timeoutMs`. */
-  until = ClusterClient.prototype.until;
+  /** The client's own poll loop. */
+  until<T>(
+    what: string,
+    attempt: () => Promise<Attempt<T>>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    return this.waits.during(() => pollUntil(this.cluster.context, what, attempt, timeoutMs));
+  }
 }

@@ -46,6 +46,10 @@ export interface ClusterApi {
 
   /** How many calls failed for a passing reason (network, 429, 5xx) and were tried again. */
   retries(): number;
+  /** How long this cluster kept the run waiting for readiness so far (overlapping waits once). */
+  waitedMs(): number;
+  /** Runs `wait` as time spent waiting for the cluster to become ready (see waitedMs). */
+  waiting<T>(wait: () => Promise<T>): Promise<T>;
   /** The Kubernetes version; fails fast, naming the cluster, when it cannot be reached. */
   checkReachable(): Promise<string>;
   read(header: ObjectHeader): Promise<K8sObject | null>;

@@ -13,6 +13,7 @@ import { objectRef, type K8sObject } from '../model/k8s-object.ts';
 import { holdsApplied, withAppliedDigest } from './applied-digest.ts';
 import { ClusterError, describeError, httpStatus, isTransient, networkCode } from './errors.ts';
 import { planApply } from './ownership.ts';
+import { WaitClock } from './wait-clock.ts';
 import type {
   Attempt,
   ClusterApi,
@@ -65,6 +66,28 @@ const ISTIOCTL_PASSING =
 export const istioctlPassing = (error: unknown): boolean =>
   ISTIOCTL_PASSING.test(describeError(error));
 
+/** Polls `attempt` with a backoff up to 2s until it gives a value; times out naming the cluster. */
+export async function pollUntil<T>(
+  context: string,
+  what: string,
+  attempt: () => Promise<Attempt<T>>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 250;
+  for (;;) {
+    const result = await attempt();
+    if ('value' in result) return result.value;
+    if (Date.now() + delay > deadline)
+      throw new ClusterError(
+        context,
+        `timed out after ${Math.round(timeoutMs / 1000)}s waiting until ${what}: ${result.pending}. Raise 'timeout' if the cluster is slow.`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 2000);
+  }
+}
+
 export class ClusterClient implements ClusterApi {
   readonly cluster: ClusterConfig;
   readonly server: string;
@@ -77,6 +100,7 @@ export class ClusterClient implements ClusterApi {
   >();
   private readonly istioctlRunner: Istioctl;
   private transientFailures = 0;
+  private readonly waits = new WaitClock();
   /** Keep-alive agents by TLS identity (see agentFor). */
   private readonly agents = new Map<string, https.Agent>();
   /** Since when every call has been refused; cleared by any other answer. */
@@ -141,6 +165,14 @@ export class ClusterClient implements ClusterApi {
 
   retries(): number {
     return this.transientFailures;
+  }
+
+  waitedMs(): number {
+    return this.waits.ms();
+  }
+
+  waiting<T>(wait: () => Promise<T>): Promise<T> {
+    return this.waits.during(wait);
   }
 
   /** Fails fast, naming the cluster and server, when the API server cannot be reached. */
@@ -353,7 +385,13 @@ export class ClusterClient implements ClusterApi {
   /** Server-side apply; reports whether the object was created, changed or left as it was. */
   async applyOne(object: K8sObject, fieldManager = FIELD_MANAGER): Promise<ApplyRecord> {
     const ref = objectRef(object);
-    const before = await this.read(object);
+    let before = await this.read(object);
+    if (before?.metadata.deletionTimestamp) {
+      // Still being deleted (a cleanup just before, a finalizer at work): whatever is applied to
+      // it now goes with it, so it is waited out and created again.
+      await this.waitForGone(object);
+      before = null;
+    }
     const plan = planApply(before, object);
     if ('refuse' in plan) throw new ClusterError(this.cluster.context, plan.refuse);
     // A shared (foreign) object is not marked with our digest: it is not ours to annotate.
@@ -405,24 +443,12 @@ export class ClusterClient implements ClusterApi {
    * watch can show (a webhook that answers, a server that reports). The last
    * pending reason goes into the timeout message.
    */
-  async until<T>(
+  until<T>(
     what: string,
     attempt: () => Promise<Attempt<T>>,
     timeoutMs = this.timeoutMs,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let delay = 250;
-    for (;;) {
-      const result = await attempt();
-      if ('value' in result) return result.value;
-      if (Date.now() + delay > deadline)
-        throw new ClusterError(
-          this.cluster.context,
-          `timed out after ${Math.round(timeoutMs / 1000)}s waiting until ${what}: ${result.pending}. Raise 'timeout' if the cluster is slow.`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 2000);
-    }
+    return this.waits.during(() => pollUntil(this.cluster.context, what, attempt, timeoutMs));
   }
 
   async delete(header: ObjectHeader): Promise<'deleted' | 'absent'> {
@@ -505,11 +531,20 @@ export class ClusterClient implements ClusterApi {
    * Waits, by watch, until `done` holds for the named object. Returns the object.
    * `describe` says what is still missing, for the timeout message.
    */
-  async waitFor(
+  waitFor(
     header: ObjectHeader,
     done: (o: K8sObject) => boolean,
     describe: (o: K8sObject | null) => string | Promise<string>,
     timeoutMs = this.timeoutMs,
+  ): Promise<K8sObject> {
+    return this.waits.during(() => this.watchFor(header, done, describe, timeoutMs));
+  }
+
+  private async watchFor(
+    header: ObjectHeader,
+    done: (o: K8sObject) => boolean,
+    describe: (o: K8sObject | null) => string | Promise<string>,
+    timeoutMs: number,
   ): Promise<K8sObject> {
     const deadline = Date.now() + timeoutMs;
     const pause = watchPacer(deadline);
@@ -533,7 +568,11 @@ export class ClusterClient implements ClusterApi {
   }
 
   /** Waits, by watch, until the named object no longer exists. */
-  async waitForGone(header: ObjectHeader, timeoutMs = this.timeoutMs): Promise<void> {
+  waitForGone(header: ObjectHeader, timeoutMs = this.timeoutMs): Promise<void> {
+    return this.waits.during(() => this.watchGone(header, timeoutMs));
+  }
+
+  private async watchGone(header: ObjectHeader, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const pause = watchPacer(deadline);
     while (Date.now() < deadline) {

@@ -20,8 +20,10 @@ interface LeaseSpec {
   renewTime?: string;
 }
 
-const LEASE_SECONDS = 60;
-const RENEW_EVERY_MS = 15_000;
+// Like leader election's 15 s lease and 10 s renew deadline, with room for a busy runner: a run
+// killed half-way (a cancelled job) holds up the next one for at most 30 s.
+const LEASE_SECONDS = 30;
+const RENEW_EVERY_MS = 10_000;
 
 const spec = (o: K8sObject): LeaseSpec => (o.spec ?? {}) as LeaseSpec;
 

@@ -22,6 +22,8 @@ export interface ClusterOutcome {
   notes: string[];
   /** API calls that failed for a passing reason and were tried again during this phase. */
   retries?: number;
+  /** How long this cluster kept the phase waiting for readiness (rollouts, webhooks, issuance). */
+  waitedMs?: number;
   error?: string;
 }
 

@@ -124,6 +124,12 @@ async function ownedByPhase(client: ClusterApi): Promise<Map<string, K8sObject[]
   return byPhase;
 }
 
+/** Cluster-scoped kinds whose deletion ends later, behind a finalizer: their apiVersion. */
+const LINGERING_KINDS: Record<string, string> = {
+  Namespace: 'v1',
+  CustomResourceDefinition: 'apiextensions.k8s.io/v1',
+};
+
 /** A phase's objects in reverse apply order, one rank at a time. */
 async function deletePhase(client: ClusterApi, objects: K8sObject[]): Promise<ApplyRecord[]> {
   const ranks = [...new Set(objects.map(deleteRank))].sort((a, b) => a - b);
@@ -143,16 +149,16 @@ async function deletePhase(client: ClusterApi, objects: K8sObject[]): Promise<Ap
     );
   // Namespaces go last: wait until they are really gone so the next phase's
   // deletions (the CSI driver, the CA) never pull the floor from under a pod.
+  // CRDs too (their finalizer deletes every custom resource first): a run right
+  // after a cleanup finds nothing half-deleted.
   await Promise.all(
-    records
-      .filter((r) => r.ref.startsWith('Namespace/'))
-      .map((r) =>
-        client.waitForGone({
-          apiVersion: 'v1',
-          kind: 'Namespace',
-          metadata: { name: r.ref.slice('Namespace/'.length) },
-        }),
-      ),
+    records.flatMap((r) => {
+      const [kind, name] = r.ref.split('/') as [string, string];
+      const apiVersion = LINGERING_KINDS[kind];
+      return apiVersion && r.action === 'deleted'
+        ? [client.waitForGone({ apiVersion, kind, metadata: { name } })]
+        : [];
+    }),
   );
   return records;
 }

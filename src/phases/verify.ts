@@ -217,7 +217,7 @@ async function identities(
   const deadline = Date.now() + Math.min(ctx.config.timeoutMs, REGISTRATION_SETTLE_MS);
   let checks = await read();
   while (checks.some(awaitsRegistration) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await client.waiting(() => new Promise((resolve) => setTimeout(resolve, 2000)));
     checks = await read();
   }
   return checks;

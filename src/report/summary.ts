@@ -12,6 +12,7 @@ import type { OverlaySpec } from '../render/istio-overlay.ts';
 import { checkStatus, type CheckStatus } from '../model/check.ts';
 import { checkVerdict, markdownTable, phaseVerdict } from './markdown.ts';
 import { phaseSections } from './sections.ts';
+import { runTiming, type RunTiming } from '../analyze/timing.ts';
 
 const SUMMARY_LIMIT = 900 * 1024;
 
@@ -32,6 +33,8 @@ export interface ResultOutput {
   versions: Record<string, { version: string; pin: string }>;
   /** The `spec` merged into every control-plane IstioOperator (input `istio-overlay`). */
   istioOverlay?: OverlaySpec;
+  /** The phases' wall time, split into the slowest cluster's readiness waits and the action's own. */
+  timing?: RunTiming;
   phases: {
     phase: string;
     ok: boolean;
@@ -50,6 +53,8 @@ export interface ResultOutput {
       deleted: number;
       /** API calls retried after a passing failure (network, 429, 5xx). */
       retries: number;
+      /** Of durationMs, how long the cluster kept the phase waiting for readiness. */
+      waitedMs: number;
       notes: string[];
       error?: string;
     }[];
@@ -78,6 +83,7 @@ function phaseStatus(r: PhaseResult): PhaseStatus {
 }
 
 export function buildResult(config: Config, results: PhaseResult[]): ResultOutput {
+  const timing = runTiming(results);
   return {
     ok: results.every((r) => r.ok),
     notRun: results.flatMap((r) => notRunNames(r).map((name) => `${r.phase}/${name}`)),
@@ -97,6 +103,7 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
         ]),
     ),
     ...(config.istioOverlay ? { istioOverlay: config.istioOverlay } : {}),
+    ...(timing ? { timing } : {}),
     phases: results.map((r) => ({
       phase: r.phase,
       ok: r.ok,
@@ -116,6 +123,7 @@ export function buildResult(config: Config, results: PhaseResult[]): ResultOutpu
           unchanged: n('unchanged'),
           deleted: n('deleted'),
           retries: c.retries ?? 0,
+          waitedMs: c.waitedMs ?? 0,
           notes: c.notes,
           ...(c.error ? { error: c.error } : {}),
         };
@@ -145,6 +153,12 @@ function stackLine(config: Config, result: ResultOutput): string {
   return `Profile \`${config.profile}\` (workloads registered by the ${config.registration}): ${parts.join(' · ')}`;
 }
 
+/** Whether the clusters or the action set the pace. */
+function timingLine(t: RunTiming): string {
+  const share = t.phasesMs > 0 ? Math.round((100 * t.ownMs) / t.phasesMs) : 0;
+  return `Time: ${formatDuration(t.phasesMs)}, of which ${formatDuration(t.readinessMs)} waiting for \`${t.slowestCluster}\` to become ready (the slowest cluster's readiness critical path) and ${formatDuration(t.ownMs)} (${share}%) the action's own work and the API servers' answers.`;
+}
+
 /** ✅ only when every check ran and passed; a run that left proofs out says which. */
 function headline(result: ResultOutput): string {
   if (!result.ok) return '❌';
@@ -158,6 +172,7 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
   const parts: string[] = [];
   parts.push(`## mesh-federation ${headline(result)}`);
   parts.push(stackLine(config, result));
+  if (result.timing) parts.push(timingLine(result.timing));
   parts.push(
     markdownTable(
       ['cluster', 'context', 'trust domain', 'network'],
@@ -202,7 +217,9 @@ export function renderSummary(config: Config, results: PhaseResult[]): string {
             String(c.changed),
             String(c.unchanged),
             ...(phase.phase === 'cleanup' ? [String(c.deleted)] : []),
-            formatDuration(c.durationMs),
+            c.waitedMs > 0
+              ? `${formatDuration(c.durationMs)} (${formatDuration(c.waitedMs)} waiting for readiness)`
+              : formatDuration(c.durationMs),
             [...c.notes, ...(c.retries ? [`${c.retries} API calls retried`] : [])].join('; '),
           ]),
         ),

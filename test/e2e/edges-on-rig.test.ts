@@ -12,6 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { up } from '../rig/rig.ts';
+import { apiserverUrl, rigLayout } from '../rig/layout.ts';
+import { startFaultProxy, throughProxies } from '../rig/fault-proxy.ts';
 import { startArtifactServer, type ArtifactServer } from '../rig/artifact-server.ts';
 import { certManagerManifest } from '../rig/cert-manager-manifest.ts';
 import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
@@ -174,6 +176,81 @@ test('a misspelt istio-overlay field fails naming the input before any cluster i
       '',
       `nothing applied on ${context}`,
     );
+});
+
+test('a CRD still being deleted (a cleanup just before, a slow finalizer) is waited out and created again, never taken for applied', async () => {
+  const installed = await runAction(inputs('cert-manager'));
+  assert.equal(installed.code, 0, explain(installed));
+  const [context] = CONTEXTS as [string];
+  // An Issuer with a finalizer nobody serves holds the CRD's deletion open, as a slow
+  // controller does: the CRD is left terminating with our label and digest on it.
+  const held = path.join(dir, 'held-issuer.yaml');
+  fs.writeFileSync(
+    held,
+    YAML.stringify({
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'Issuer',
+      metadata: { name: 'held', namespace: 'default', finalizers: ['example.com/hold'] },
+      spec: { selfSigned: {} },
+    }),
+  );
+  await k(context, ['apply', '-f', held]);
+  await k(context, ['delete', 'crd', 'issuers.cert-manager.io', '--wait=false']);
+  const crd = (): Promise<{ metadata: { deletionTimestamp?: string; labels?: object } }> =>
+    getJson(context, ['get', 'crd', 'issuers.cert-manager.io']);
+  assert.ok((await crd()).metadata.deletionTimestamp, 'the CRD is terminating');
+
+  // The finalizer is let go 3 s after the run first reads the CRD: by then a run that took
+  // the terminating CRD for applied has moved on.
+  let released: Promise<string> | undefined;
+  const layout = rigLayout();
+  const proxies = await Promise.all(
+    layout.clusters.map((c, i) =>
+      startFaultProxy(c, {
+        rate: 0,
+        seed: i,
+        maxFaults: 0,
+        onRequest: (request) => {
+          if (
+            i === 0 &&
+            !released &&
+            /^GET \/apis\/apiextensions\.k8s\.io\/v1\/customresourcedefinitions\/issuers\.cert-manager\.io(\?|$)/.test(
+              request,
+            )
+          )
+            released = new Promise((resolve) => setTimeout(resolve, 3000)).then(() =>
+              k(context, [
+                'patch',
+                'issuer',
+                'held',
+                '-n',
+                'default',
+                '--type=merge',
+                '-p',
+                '{"metadata":{"finalizers":null}}',
+              ]),
+            );
+        },
+      }),
+    ),
+  );
+  try {
+    const again = await runAction({
+      ...rigActionInputs('cert-manager', throughProxies(kubeconfig, proxies), CONTEXTS, artifacts),
+      'api-servers': layout.clusters.map(apiserverUrl).join(','),
+      timeout: '90s',
+    });
+    assert.ok(released, 'the run read the CRD');
+    await released;
+    assert.equal(again.code, 0, explain(again));
+  } finally {
+    await Promise.all(proxies.map((p) => p.close()));
+  }
+  const after = await crd();
+  assert.equal(after.metadata.deletionTimestamp, undefined, 'the CRD was created again');
+  assert.match(JSON.stringify(after.metadata.labels), /mesh-federation/);
+  const clean = await runAction(inputs('cleanup'));
+  assert.equal(clean.code, 0, explain(clean));
 });
 
 test('NodePort clusters: every istiod holds meshNetworks with each peer’s node address and east-west node port', async () => {

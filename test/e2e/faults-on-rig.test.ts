@@ -5,34 +5,28 @@
 // after, so no state left by the other tests decides what it proves.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import YAML from 'yaml';
-import { apiserverUrl, type RigLayout } from '../rig/layout.ts';
-import type { ArtifactServer } from '../rig/artifact-server.ts';
 import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
-import { countWrites, startFaultProxy, type FaultProxy } from '../rig/fault-proxy.ts';
-import { rigActionInputs } from '../rig/local-inputs.ts';
+import {
+  countWrites,
+  startFaultProxy,
+  throughProxies,
+  type FaultProxy,
+} from '../rig/fault-proxy.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
-const CONTEXTS = ['cluster-1', 'cluster-2'];
-let direct = '';
 let faulty = '';
-let artifacts: ArtifactServer;
 let proxies: FaultProxy[] = [];
-let layout: RigLayout;
-let rig: IsolatedRig | undefined;
+let rig: IsolatedRig;
 
 before(async () => {
   rig = await startIsolatedRig(FAULTS_RIG);
-  ({ layout, direct, artifacts } = rig);
   proxies = await Promise.all(
-    layout.clusters.map((c, i) =>
+    rig.layout.clusters.map((c, i) =>
       startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),
     ),
   );
-  const doc = YAML.parse(direct) as { clusters: { name: string; cluster: { server: string } }[] };
-  for (const [i, c] of doc.clusters.entries()) c.cluster.server = (proxies[i] as FaultProxy).url;
-  faulty = YAML.stringify(doc);
-  const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  faulty = throughProxies(rig.direct, proxies);
+  const clean = await runAction(rig.inputs('cleanup'));
   assert.equal(clean.code, 0, explain(clean));
 });
 
@@ -41,17 +35,8 @@ after(async () => {
   await rig?.stop();
 });
 
-/**
- * Through a proxy, the remote secrets must still name the API servers
- * themselves, as a user behind a proxy would set them.
- */
-const throughProxy = (kubeconfig: string): Record<string, string> => ({
-  ...rigActionInputs('all', kubeconfig, CONTEXTS, artifacts),
-  'api-servers': layout.clusters.map(apiserverUrl).join(','),
-});
-
 test('a fifth of the API calls fail (429, 503, reset): all still succeeds and counts the retries', async () => {
-  const r = await runAction(throughProxy(faulty));
+  const r = await runAction(rig.throughProxy(faulty));
   const injected = proxies.map((p) => ({ ...p.faults, passed: p.passed }));
   assert.equal(r.code, 0, `${explain(r)}\ninjected: ${JSON.stringify(injected)}`);
   for (const p of proxies)
@@ -71,7 +56,7 @@ test('a second all, with the cluster already right, sends no write', async () =>
     result: r,
     writes,
     lockSeenEverywhere,
-  } = await countWrites(layout, direct, (k) => runAction(throughProxy(k)));
+  } = await countWrites(rig.layout, rig.direct, (k) => runAction(rig.throughProxy(k)));
   assert.equal(r.code, 0, explain(r));
   assert.deepEqual(writes, [], `writes sent by a no-op all:\n${writes.join('\n')}`);
   assert.ok(

@@ -2,33 +2,22 @@
 // run fails within about a minute, naming that cluster and no other; once the rig is back (kwok and
 // the rig controller resume their watches, kwok's nodes and pods report Ready again), a re-run
 // converges and leaves exactly what a clean `all` leaves. The action killed at phase boundaries
-// and mid-apply is test/faults/kills-on-rig.test.ts (`npm run test:kills`). On the fault tests'
+// and mid-apply is test/e2e/kills-on-rig.test.ts (`npm run test:kills`). On the fault tests'
 // rig (instance 3).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { up } from '../rig/rig.ts';
-import { apiserverUrl, pkiPaths, type ClusterLayout, type RigLayout } from '../rig/layout.ts';
+import { apiserverUrl, pkiPaths, type ClusterLayout } from '../rig/layout.ts';
 import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
 import { runningPid } from '../rig/processes.ts';
-import { installedState } from './labelled.ts';
-import type { ArtifactServer } from '../rig/artifact-server.ts';
 import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
-import { rigActionInputs, rigBinaries } from '../rig/local-inputs.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
-const CONTEXTS = ['cluster-1', 'cluster-2'];
-let direct = '';
-let artifacts: ArtifactServer;
-let layout: RigLayout;
-let rig: IsolatedRig | undefined;
+let rig: IsolatedRig;
 
 before(async () => {
   rig = await startIsolatedRig(FAULTS_RIG);
-  ({ layout, direct, artifacts } = rig);
-  const clean = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  const clean = await runAction(rig.inputs('cleanup'));
   assert.equal(clean.code, 0, explain(clean));
 });
 
@@ -36,31 +25,17 @@ after(async () => {
   await rig?.stop();
 });
 
-/** What a clean `all` leaves: labelled objects, and how many ReplicaSets each labelled namespace holds. */
-async function installed(): Promise<Record<string, string[]>> {
-  const kubeconfigFile = path.join(
-    fs.mkdtempSync(path.join(os.tmpdir(), 'mf-faults-')),
-    'kubeconfig',
-  );
-  fs.writeFileSync(kubeconfigFile, direct, { mode: 0o600 });
-  try {
-    return await installedState(rigBinaries().kubectl, kubeconfigFile, CONTEXTS);
-  } finally {
-    fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('an API server killed in the middle of spire fails the run naming its cluster within a minute; once it is back, a re-run converges with nothing duplicated', async () => {
-  const first = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  const first = await runAction(rig.inputs('all'));
   assert.equal(first.code, 0, explain(first));
-  const clean = await installed();
-  const cleanup = await runAction(rigActionInputs('cleanup', direct, CONTEXTS, artifacts));
+  const clean = await rig.installed();
+  const cleanup = await runAction(rig.inputs('cleanup'));
   assert.equal(cleanup.code, 0, explain(cleanup));
-  const target = layout.clusters[1] as ClusterLayout;
+  const target = rig.layout.clusters[1] as ClusterLayout;
   const creds = credentialsFromFiles(apiserverUrl(target), pkiPaths(target));
-  const running = runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  const running = runAction(rig.inputs('all'));
   // The spire phase has begun on cluster-2 once its namespace exists.
   for (
     let waited = 0;
@@ -82,8 +57,8 @@ test('an API server killed in the middle of spire fails the run naming its clust
   assert.doesNotMatch(failed.stdout, /::error.*cluster 'cluster-1'/, 'cluster-1 did not fail');
 
   // The rig must come back with it: kwok and the rig controller resume their watches.
-  await up(layout);
-  const again = await runAction(rigActionInputs('all', direct, CONTEXTS, artifacts));
+  await up(rig.layout);
+  const again = await runAction(rig.inputs('all'));
   assert.equal(again.code, 0, explain(again));
-  assert.deepEqual(await installed(), clean);
+  assert.deepEqual(await rig.installed(), clean);
 });

@@ -49,6 +49,8 @@ export async function startFaultProxy(
     maxFaults: number;
     /** Told of every write passed on, as it is passed on. */
     onWrite?: (write: string) => void;
+    /** Told of every request passed on (reads too), as `METHOD path?query`. */
+    onRequest?: (request: string) => void;
   },
 ): Promise<FaultProxy> {
   const pki = pkiPaths(c);
@@ -104,6 +106,7 @@ export async function startFaultProxy(
         return res.end(status(503, 'ServiceUnavailable'));
       }
       state.passed++;
+      options.onRequest?.(`${req.method} ${req.url}`);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         const write = `${req.method} ${req.url}`;
         state.writes.push(write);
@@ -182,6 +185,13 @@ export async function startFaultProxy(
   return state;
 }
 
+/** The kubeconfig with each cluster's server replaced by its proxy, in the rig's cluster order. */
+export function throughProxies(kubeconfig: string, proxies: FaultProxy[]): string {
+  const doc = YAML.parse(kubeconfig) as { clusters: { cluster: { server: string } }[] };
+  for (const [i, c] of doc.clusters.entries()) c.cluster.server = (proxies[i] as FaultProxy).url;
+  return YAML.stringify(doc);
+}
+
 /**
  * Runs `run` with a kubeconfig whose clusters go through counting proxies (no faults), and
  * answers the writes it sent beyond the bookkeeping ones, each as `<cluster>: <write>`, and
@@ -196,9 +206,7 @@ export async function countWrites<T>(
     layout.clusters.map((c, i) => startFaultProxy(c, { rate: 0, seed: i, maxFaults: 0 })),
   );
   try {
-    const doc = YAML.parse(kubeconfig) as { clusters: { cluster: { server: string } }[] };
-    for (const [i, c] of doc.clusters.entries()) c.cluster.server = (counting[i] as FaultProxy).url;
-    const result = await run(YAML.stringify(doc));
+    const result = await run(throughProxies(kubeconfig, counting));
     const writes = counting.flatMap((p, i) =>
       p.writes
         .filter((w) => !isBookkeepingWrite(w))

@@ -3,9 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rigActionInputs } from './local-inputs.ts';
+import { rigActionInputs, rigBinaries } from './local-inputs.ts';
+import { installedState } from '../e2e/labelled.ts';
 import { down, up } from './rig.ts';
-import { rigLayout, type RigLayout, type RigSpireProfile } from './layout.ts';
+import { apiserverUrl, rigLayout, type RigLayout, type RigSpireProfile } from './layout.ts';
 import { startArtifactServer, type ArtifactServer } from './artifact-server.ts';
 import { REAL_MESH_NAMESPACES } from './real-nodes.ts';
 
@@ -19,6 +20,13 @@ export interface IsolatedRig {
   artifacts: ArtifactServer;
   /** The action's inputs for one phase on this rig. */
   inputs(phase: string): Record<string, string>;
+  /**
+   * The inputs of `phase` with another kubeconfig (through proxies): the remote secrets must
+   * still name the API servers themselves, as a user behind a proxy would set them.
+   */
+  throughProxy(kubeconfig: string, phase?: string): Record<string, string>;
+  /** What the action left on each cluster (labelled objects, ReplicaSets per Deployment). */
+  installed(): Promise<Record<string, string[]>>;
   /** Closes the artifact server, removes the kubeconfig file and takes the rig down (kept with MESH_RIG_KEEP=1). */
   stop(): Promise<void>;
 }
@@ -85,6 +93,11 @@ export async function startIsolatedRig(settings: Instance): Promise<IsolatedRig>
     contexts,
     artifacts,
     inputs: (phase) => rigActionInputs(phase, direct, contexts, artifacts),
+    throughProxy: (kubeconfig, phase = 'all') => ({
+      ...rigActionInputs(phase, kubeconfig, contexts, artifacts),
+      'api-servers': layout.clusters.map(apiserverUrl).join(','),
+    }),
+    installed: () => installedState(rigBinaries().kubectl, kubeconfigFile, contexts),
     stop: async () => {
       await artifacts.close();
       fs.rmSync(path.dirname(kubeconfigFile), { recursive: true, force: true });
