@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
 import { pollUntil } from '../../src/cluster/client.ts';
 import { WaitClock } from '../../src/cluster/wait-clock.ts';
-import type { Attempt, ClusterApi, ExecResult, ServedKind } from '../../src/cluster/api.ts';
+import type { ClusterApi, ExecResult, ServedKind } from '../../src/cluster/api.ts';
 import { isClusterScoped } from '../../src/model/kinds.ts';
 import type { ApplyRecord } from '../../src/model/results.ts';
 import { planApply } from '../../src/cluster/ownership.ts';
@@ -399,12 +399,7 @@ export class FakeCluster implements ClusterApi {
     );
   }
 
-  /** The client's own poll loop. */
-  until<T>(
-    what: string,
-    attempt: () => Promise<Attempt<T>>,
-    timeoutMs = this.timeoutMs,
-  ): Promise<T> {
-    return this.waits.during(() => pollUntil(this.cluster.context, what, attempt, timeoutMs));
-  }
+  /** The client's own poll loop, on this cluster's wait clock. */
+  until: ClusterApi['until'] = (what, attempt, timeoutMs = this.timeoutMs) =>
+    this.waits.during(() => pollUntil(this.cluster.context, what, attempt, timeoutMs));
 }

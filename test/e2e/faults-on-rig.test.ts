@@ -5,7 +5,8 @@
 // after, so no state left by the other tests decides what it proves.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
+import type { IsolatedRig } from '../rig/isolated-rig.ts';
+import { faultRig } from './fault-rig.ts';
 import {
   countWrites,
   startFaultProxy,
@@ -16,23 +17,21 @@ import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
 let faulty = '';
 let proxies: FaultProxy[] = [];
+const fault = faultRig();
 let rig: IsolatedRig;
 
 before(async () => {
-  rig = await startIsolatedRig(FAULTS_RIG);
+  rig = fault();
   proxies = await Promise.all(
     rig.layout.clusters.map((c, i) =>
       startFaultProxy(c, { rate: 0.2, seed: 20261203 + i, maxFaults: 500 }),
     ),
   );
   faulty = throughProxies(rig.direct, proxies);
-  const clean = await runAction(rig.inputs('cleanup'));
-  assert.equal(clean.code, 0, explain(clean));
 });
 
 after(async () => {
   await Promise.all(proxies.map((p) => p.close()));
-  await rig?.stop();
 });
 
 test('a fifth of the API calls fail (429, 503, reset): all still succeeds and counts the retries', async () => {

@@ -2,30 +2,17 @@
 // cancelled job or a lost runner would leave it: every re-run gets past where the last one died,
 // and the last leaves exactly what a clean `all` leaves (nothing duplicated, no Deployment rolled
 // twice). On the fault tests' rig (instance 3); alone: `npm run test:kills`.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
+import { cleanAllState, faultRig } from './fault-rig.ts';
 import { startFaultProxy, throughProxies } from '../rig/fault-proxy.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
-let rig: IsolatedRig;
-
-before(async () => {
-  rig = await startIsolatedRig(FAULTS_RIG);
-  const clean = await runAction(rig.inputs('cleanup'));
-  assert.equal(clean.code, 0, explain(clean));
-});
-
-after(async () => {
-  await rig?.stop();
-});
+const fault = faultRig();
 
 test('the action killed (SIGKILL) at each phase boundary and in the middle of an apply: every re-run gets further, and the last leaves what a clean all leaves', async () => {
-  const first = await runAction(rig.inputs('all'));
-  assert.equal(first.code, 0, explain(first));
-  const clean = await rig.installed();
-  const cleanup = await runAction(rig.inputs('cleanup'));
-  assert.equal(cleanup.code, 0, explain(cleanup));
+  const rig = fault();
+  const clean = await cleanAllState(rig);
   // Each run is killed at its point, and the next run (after the killed one's
   // run lock expired) must get past it: the phases before it converge again.
   for (const phase of ['spire', 'istio', 'examples', 'verify']) {

@@ -4,35 +4,22 @@
 // converges and leaves exactly what a clean `all` leaves. The action killed at phase boundaries
 // and mid-apply is test/e2e/kills-on-rig.test.ts (`npm run test:kills`). On the fault tests'
 // rig (instance 3).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { up } from '../rig/rig.ts';
 import { apiserverUrl, pkiPaths, type ClusterLayout } from '../rig/layout.ts';
 import { apiRequest, credentialsFromFiles } from '../rig/kube-http.ts';
 import { runningPid } from '../rig/processes.ts';
-import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
+import { cleanAllState, faultRig } from './fault-rig.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
-let rig: IsolatedRig;
-
-before(async () => {
-  rig = await startIsolatedRig(FAULTS_RIG);
-  const clean = await runAction(rig.inputs('cleanup'));
-  assert.equal(clean.code, 0, explain(clean));
-});
-
-after(async () => {
-  await rig?.stop();
-});
+const fault = faultRig();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('an API server killed in the middle of spire fails the run naming its cluster within a minute; once it is back, a re-run converges with nothing duplicated', async () => {
-  const first = await runAction(rig.inputs('all'));
-  assert.equal(first.code, 0, explain(first));
-  const clean = await rig.installed();
-  const cleanup = await runAction(rig.inputs('cleanup'));
-  assert.equal(cleanup.code, 0, explain(cleanup));
+  const rig = fault();
+  const clean = await cleanAllState(rig);
   const target = rig.layout.clusters[1] as ClusterLayout;
   const creds = credentialsFromFiles(apiserverUrl(target), pkiPaths(target));
   const running = runAction(rig.inputs('all'));
