@@ -24,7 +24,7 @@ process.env['RUNNER_TEMP'] = join(scratch, 'initial-temp');
 
 const { istioPlatform } = await import('../src/tools/platform.ts');
 const { installIstioctl } = await import('../src/tools/istioctl.ts');
-const { fetchCertManagerManifest } = await import('../src/tools/cert-manager.ts');
+const { fetchCertManagerRelease } = await import('../src/tools/cert-manager.ts');
 const { parseSha256File } = await import('../src/tools/checksum.ts');
 
 const ISTIO_VERSION = '1.22.1';
@@ -227,21 +227,47 @@ describe('installIstioctl', () => {
   });
 });
 
-describe('fetchCertManagerManifest', () => {
-  it('downloads the manifest and then serves it from the cache', async () => {
-    assert.equal(await fetchCertManagerManifest(CERT_MANAGER_VERSION, `${base}/good/`), MANIFEST);
+describe('fetchCertManagerRelease', () => {
+  const names = (objects: { kind: string; metadata: { name: string } }[]) =>
+    objects.map((o) => `${o.kind}/${o.metadata.name}`);
+  const RELEASE = ['Namespace/cert-manager', 'ServiceAccount/cert-manager'];
+
+  it('downloads the manifest and then serves it from the cache, parsed once', async () => {
+    assert.deepEqual(
+      names(await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good/`)),
+      RELEASE,
+    );
     assert.deepEqual(requests, [`/good/${CERT_MANAGER_VERSION}/cert-manager.yaml`]);
     requests.length = 0;
-    assert.equal(await fetchCertManagerManifest(CERT_MANAGER_VERSION, `${base}/good`), MANIFEST);
+    const dir = join(toolCache, 'cert-manager-manifest', '1.15.1', 'any');
+    const kept = join(dir, 'parsed', `${sha256(MANIFEST)}.json`);
+    assert.ok(existsSync(kept), 'the parse is kept by the manifest’s sha256');
+    assert.deepEqual(
+      names(await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good`)),
+      RELEASE,
+    );
     assert.deepEqual(requests, []);
+    // A kept parse that does not hold its own digest is parsed anew from the manifest.
+    const damaged = JSON.parse(readFileSync(kept, 'utf8')) as {
+      objects: { metadata: { name: string } }[];
+    };
+    (damaged.objects[0] as { metadata: { name: string } }).metadata.name = 'swapped';
+    writeFileSync(kept, JSON.stringify(damaged));
+    assert.deepEqual(
+      names(await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good`)),
+      RELEASE,
+    );
   });
 
   it('downloads again when the cached manifest was changed', async () => {
-    await fetchCertManagerManifest(CERT_MANAGER_VERSION, `${base}/good`);
+    await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good`);
     const cached = join(toolCache, 'cert-manager-manifest', '1.15.1', 'any', 'cert-manager.yaml');
     writeFileSync(cached, 'kind: Secret\n');
     requests.length = 0;
-    assert.equal(await fetchCertManagerManifest(CERT_MANAGER_VERSION, `${base}/good`), MANIFEST);
+    assert.deepEqual(
+      names(await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good`)),
+      RELEASE,
+    );
     assert.equal(requests.length, 1);
     assert.equal(readFileSync(cached, 'utf8'), MANIFEST);
   });
@@ -249,7 +275,7 @@ describe('fetchCertManagerManifest', () => {
   it('fails on a 404 naming the URL, the version and the inputs', async () => {
     const url = `${base}/missing/${CERT_MANAGER_VERSION}/cert-manager.yaml`;
     await assert.rejects(
-      fetchCertManagerManifest(CERT_MANAGER_VERSION, `${base}/missing`),
+      fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/missing`),
       (error: Error) => {
         assert.ok(error.message.includes(url), error.message);
         assert.match(error.message, /404/);

@@ -35,8 +35,11 @@ export async function applyInOrder(
   const records: ApplyRecord[] = [];
   for (const key of [...groups.keys()].sort((a, b) => a - b)) {
     const group = groups.get(key) ?? [];
-    records.push(...(await mapLimit(group, 6, (o) => client.applyOne(o))));
-    if (group[0]?.kind === 'CustomResourceDefinition')
+    const crds = group[0]?.kind === 'CustomResourceDefinition';
+    // CRDs all at once: the API server's work on each (its schema) dwarfs the request, and the
+    // next step waits for all of them anyway.
+    records.push(...(await mapLimit(group, crds ? group.length : 6, (o) => client.applyOne(o))));
+    if (crds)
       await mapLimit(group, 6, (crd) =>
         client.waitFor(crd, established, () => 'the CRD is not Established yet'),
       );

@@ -1,15 +1,13 @@
 // Runs istioctl against the run's private kubeconfig. Output is captured, never
 // echoed: create-remote-secret prints a service account token.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { getExecOutput } from '@actions/exec';
 import { writePrivateFile } from '../config/kubeconfig.ts';
 import type { InstalledIstioctl } from '../tools/istioctl.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
 import { parseObjects } from '../yaml-docs.ts';
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+import { keptObjects } from '../tools/kept-objects.ts';
+import { sha256Text } from '../tools/checksum.ts';
 
 export class Istioctl {
   /**
@@ -46,7 +44,7 @@ export class Istioctl {
   }
 
   /** `istioctl manifest generate` of one IstioOperator (YAML), written as `name` in the run dir. */
-  async manifestGenerate(name: string, operatorYaml: string): Promise<string> {
+  private async manifestGenerate(name: string, operatorYaml: string): Promise<string> {
     const file = writePrivateFile(this.runDir, name, operatorYaml);
     return this.run(['manifest', 'generate', '-f', file]);
   }
@@ -54,48 +52,21 @@ export class Istioctl {
   /**
    * The objects `manifest generate` renders for an IstioOperator. It reads no
    * cluster, so the same binary (by sha256) and the same operator always give
-   * the same objects: they are kept beside the binary in the tool cache, as
-   * JSON, and a re-run neither starts istioctl nor parses its megabyte of YAML
-   * again. A kept file that does not hold its own digest is generated anew.
+   * the same objects: they are kept beside the binary in the tool cache, and a
+   * re-run neither starts istioctl nor parses its megabyte of YAML again.
    */
   async generateObjects(name: string, operatorYaml: string): Promise<K8sObject[]> {
     const binary = await this.binary();
     const file = join(
       dirname(binary.path),
       'generated',
-      `${sha256(`${binary.sha256}\n${operatorYaml}`)}.json`,
+      `${sha256Text(`${binary.sha256}\n${operatorYaml}`)}.json`,
     );
-    const kept = await readKept(file);
-    if (kept) return kept;
-    const objects = parseObjects(
-      await this.manifestGenerate(name, operatorYaml),
-      `istioctl manifest generate (${name})`,
+    return keptObjects(file, async () =>
+      parseObjects(
+        await this.manifestGenerate(name, operatorYaml),
+        `istioctl manifest generate (${name})`,
+      ),
     );
-    // Best effort: a cache that cannot be written only costs the next run this one's time.
-    await mkdir(dirname(file), { recursive: true })
-      .then(async () => {
-        const partial = `${file}.${process.pid}.partial`;
-        await writeFile(
-          partial,
-          JSON.stringify({ digest: sha256(JSON.stringify(objects)), objects }),
-        );
-        await rename(partial, file);
-      })
-      .catch(() => undefined);
-    return objects;
-  }
-}
-
-async function readKept(file: string): Promise<K8sObject[] | undefined> {
-  try {
-    const { digest, objects } = JSON.parse(await readFile(file, 'utf8')) as {
-      digest?: string;
-      objects?: unknown;
-    };
-    return Array.isArray(objects) && digest === sha256(JSON.stringify(objects))
-      ? (objects as K8sObject[])
-      : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -2,30 +2,29 @@
 // object needs comes first), read backwards for deletion, and which kinds live
 // outside any namespace.
 
-/** Kinds applied before everything else, in this order. */
+/**
+ * Kinds applied before everything else, a step at a time; the kinds of one step go together
+ * (each step is a round trip per object, so no more steps than the dependencies need).
+ * Namespaced objects need their Namespace; a binding is sent after the role it names (RBAC
+ * escalation checks read it) and a token Secret after its ServiceAccount (the token
+ * controller deletes one whose ServiceAccount does not exist).
+ */
 const FOUNDATION = [
-  'CustomResourceDefinition',
-  'Namespace',
-  'ServiceAccount',
-  'ClusterRole',
-  'Role',
-  'ClusterRoleBinding',
-  'RoleBinding',
-  'ConfigMap',
-  'Secret',
-  'CSIDriver',
-  'Service',
+  ['CustomResourceDefinition'],
+  ['Namespace'],
+  ['ServiceAccount', 'ClusterRole', 'Role', 'ConfigMap', 'CSIDriver', 'Service'],
+  ['ClusterRoleBinding', 'RoleBinding', 'Secret'],
 ];
 const WORKLOADS = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'Job']);
 const WEBHOOKS = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
 
 /**
- * Where an object goes in an apply: the foundation kinds in their order, then
+ * Where an object goes in an apply: the foundation steps in their order, then
  * workloads, then the webhooks they serve, then other built-in kinds, custom
  * resources last (their CRDs and controllers must be there first).
  */
 export function applyRank(o: { apiVersion: string; kind: string }): number {
-  const i = FOUNDATION.indexOf(o.kind);
+  const i = FOUNDATION.findIndex((step) => step.includes(o.kind));
   if (i >= 0) return i;
   if (WORKLOADS.has(o.kind)) return FOUNDATION.length;
   if (WEBHOOKS.has(o.kind)) return FOUNDATION.length + 1;

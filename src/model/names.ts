@@ -22,6 +22,11 @@ export const SPIRE_SERVER = {
 };
 
 export const ISTIO_NAMESPACE = 'istio-system';
+/** The ServiceAccount whose token the remote secrets carry (istioctl's default), and that token. */
+export const ISTIO_READER = {
+  serviceAccount: 'istio-reader-service-account',
+  tokenSecret: 'istio-reader-service-account-mesh-federation-token',
+};
 export const INGRESS_GATEWAY_SERVICE = 'istio-ingressgateway';
 /** The east-west gateway and its mTLS passthrough port (AUTO_PASSTHROUGH, routed by SNI). */
 export const EASTWEST_GATEWAY = { service: 'istio-eastwestgateway', tlsPort: 15443 };

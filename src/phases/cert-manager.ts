@@ -1,9 +1,8 @@
 // Seed: cert-manager/install-cert-manager.sh. Installs cert-manager from its
 // release manifest, waits until its webhook answers, then creates the mesh's
 // root CA, the CA issuer SPIRE signs with, and istiod's `cacerts`.
-import { fetchCertManagerManifest } from '../tools/cert-manager.ts';
+import { fetchCertManagerRelease } from '../tools/cert-manager.ts';
 import { labelObject, renderPhase, toYaml } from '../render/index.ts';
-import { parseObjects } from '../yaml-docs.ts';
 import { applyInOrder } from '../cluster/apply.ts';
 import { waitForRollouts } from '../cluster/rollout.ts';
 import type { ClusterApi } from '../cluster/api.ts';
@@ -117,10 +116,9 @@ export async function runCertManager(ctx: RunContext): Promise<ClusterOutcome[]>
   const { config } = ctx;
   // Fetched (and checksummed) once, and only when some cluster installs it.
   const release = once(async () =>
-    parseObjects(
-      await fetchCertManagerManifest(config.versions.certManager, config.certManagerBaseUrl),
-      `cert-manager ${config.versions.certManager} release manifest`,
-    ).map((o) => labelObject(o, 'cert-manager')),
+    (await fetchCertManagerRelease(config.versions.certManager, config.certManagerBaseUrl)).map(
+      (o) => labelObject(o, 'cert-manager'),
+    ),
   );
 
   return onEachCluster('cert-manager', ctx.clients, async (client, log, records) => {

@@ -35,6 +35,7 @@ import type { Istioctl } from '../cluster/istioctl.ts';
 import {
   EASTWEST_GATEWAY,
   ISTIO_NAMESPACE,
+  ISTIO_READER,
   SPIRE_NAMESPACE,
   SPIRE_SERVER,
 } from '../model/names.ts';
@@ -73,6 +74,8 @@ export function withoutIstiodManagedFields(o: K8sObject): K8sObject {
  * With an `istio-overlay`, the merged control plane must pass istioctl's own
  * schema check before any cluster is touched: a misspelt field fails the run
  * here, naming the input, rather than after cert-manager and SPIRE are applied.
+ * A pass is kept like any generated manifest (same binary, same operator: same
+ * answer), so a re-run does not start istioctl for it; a refusal is never kept.
  */
 export async function checkIstioOverlay(config: Config, istioctl: Istioctl): Promise<void> {
   if (!config.istioOverlay) return;
@@ -81,7 +84,7 @@ export async function checkIstioOverlay(config: Config, istioctl: Istioctl): Pro
     (o) => o.metadata.name !== EASTWEST_OPERATOR,
   );
   try {
-    await istioctl.manifestGenerate('istio-overlay-check.yaml', toYaml(controlPlane));
+    await istioctl.generateObjects('istio-overlay-check.yaml', toYaml(controlPlane));
   } catch (error) {
     throw new InputError(
       'istio-overlay',
@@ -124,6 +127,8 @@ async function remoteSecret(ctx: RunContext, source: ClusterApi): Promise<K8sObj
     'create-remote-secret',
     `--name=${source.cluster.name}`,
     `--server=${server}`,
+    `--service-account=${ISTIO_READER.serviceAccount}`,
+    `--secret-name=${ISTIO_READER.tokenSecret}`,
   ]);
   const secret = parseObjects(text, 'istioctl create-remote-secret').find(
     (o) => o.kind === 'Secret',

@@ -28,7 +28,6 @@ import { describeError, isTransient } from '../cluster/errors.ts';
 import { federatedTrustDomainName, SPIRE_IDENTITY_KINDS } from '../render/spire.ts';
 import type { RenderFacts } from '../render/federation.ts';
 import { fetchSpireCrds } from '../tools/spire-crds.ts';
-import { parseObjects } from '../yaml-docs.ts';
 import { anyFailed, onEachCluster } from './per-cluster.ts';
 import { mergeOutcomes } from './merge.ts';
 import type { RunContext } from './types.ts';
@@ -353,9 +352,7 @@ export async function runSpire(ctx: RunContext): Promise<ClusterOutcome[]> {
   const withManager = config.registration === 'spire-controller-manager';
   // Downloaded (and checksummed) once per version, before any cluster is touched.
   const spireCrds = withManager
-    ? (
-        await fetchSpireCrds(config.versions.spireControllerManager, config.spireCrdsBaseUrl)
-      ).flatMap((text) => parseObjects(text, 'SPIRE Controller Manager CRDs'))
+    ? await fetchSpireCrds(config.versions.spireControllerManager, config.spireCrdsBaseUrl)
     : undefined;
   // Each cluster's bundle endpoint, as found by the step that exposes it; the
   // install step renders every server's federation config from these.

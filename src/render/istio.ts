@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import type { ClusterConfig, Config } from '../config/config.ts';
 import { ISTIO_NATIVE_SIDECARS } from '../config/profiles.ts';
 import type { K8sObject } from '../model/k8s-object.ts';
-import { ISTIO_NAMESPACE, SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
+import { ISTIO_NAMESPACE, ISTIO_READER, SPIRE_NAMESPACE, SPIRE_SERVER } from '../model/names.ts';
 import { istioSystemNamespace } from './cert-manager.ts';
 import { bundleEndpointUrl, federationAnnotations, type RenderFacts } from './federation.ts';
 import { mergePatch, type OverlaySpec } from './istio-overlay.ts';
@@ -129,7 +129,11 @@ export function renderIstioOperators(
 }
 
 export function renderIstio(cluster: ClusterConfig): K8sObject[] {
-  const mesh = renderTemplate('istio/mesh.yaml', { namespace: ISTIO_NAMESPACE }) as K8sObject[];
+  const mesh = renderTemplate('istio/mesh.yaml', {
+    namespace: ISTIO_NAMESPACE,
+    readerServiceAccount: ISTIO_READER.serviceAccount,
+    readerTokenSecret: ISTIO_READER.tokenSecret,
+  }) as K8sObject[];
   // The same Namespace object as the cert-manager phase renders (network label
   // and phase label included): two different applies of one object by one
   // field manager would undo each other on every run.

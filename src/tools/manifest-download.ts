@@ -10,6 +10,9 @@ import { verifiedCacheDir, writeCacheRecord } from './cache-record.ts';
 import { sha256Text } from './checksum.ts';
 import { displayUrl, downloadArtifact, removeQuietly } from './download.ts';
 import type { ArtifactSource } from './download.ts';
+import { keptObjects } from './kept-objects.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
+import { parseObjects } from '../yaml-docs.ts';
 
 // A manifest is the same on every CPU; a fixed key stops tool-cache filing it under os.arch().
 const ARCH = 'any';
@@ -25,12 +28,23 @@ export interface ManifestDownload {
   baseUrlInput: string;
 }
 
-export async function fetchManifest(d: ManifestDownload): Promise<string> {
+/** The manifest's objects. Its parse is kept beside it in the tool cache, by the manifest's sha256. */
+export async function fetchManifestObjects(
+  d: ManifestDownload,
+  label: string,
+): Promise<K8sObject[]> {
+  const { text, dir, sha256 } = await fetchManifest(d);
+  return keptObjects(join(dir, 'parsed', `${sha256}.json`), async () => parseObjects(text, label));
+}
+
+async function fetchManifest(
+  d: ManifestDownload,
+): Promise<{ text: string; dir: string; sha256: string }> {
   const { source, tool, file, url } = d;
   const hit = await verifiedCacheDir(source, tool, ARCH, file);
   if (hit) {
     core.info(`Using cached ${source.component} ${source.version}, sha256 ${hit.sha256}`);
-    return readFile(join(hit.dir, file), 'utf8');
+    return { text: await readFile(join(hit.dir, file), 'utf8'), ...hit };
   }
   core.info(`Downloading ${source.component} ${source.version} from ${displayUrl(url)}`);
   const downloaded = await downloadArtifact(url, source);
@@ -55,8 +69,8 @@ export async function fetchManifest(d: ManifestDownload): Promise<string> {
       sourceUrl: displayUrl(url),
       sourceSha256: digest,
     });
-    await tc.cacheDir(staging, tool, source.version, ARCH);
-    return text;
+    const dir = await tc.cacheDir(staging, tool, source.version, ARCH);
+    return { text, dir, sha256: digest };
   } finally {
     await removeQuietly(downloaded);
     if (staging) await removeQuietly(staging);

@@ -1,5 +1,6 @@
 import { artifactUrl } from './download.ts';
-import { fetchManifest } from './manifest-download.ts';
+import { fetchManifestObjects } from './manifest-download.ts';
+import type { K8sObject } from '../model/k8s-object.ts';
 
 /**
  * The custom resources the SPIRE Controller Manager reads, as its release tag holds them
@@ -13,23 +14,27 @@ export const SPIRE_CRD_PLURALS = [
 ] as const;
 
 /** `<base>/v<version>/config/crd/bases/spire.spiffe.io_<plural>.yaml`, each cached per version. */
-export async function fetchSpireCrds(version: string, baseUrl: string): Promise<string[]> {
+export async function fetchSpireCrds(version: string, baseUrl: string): Promise<K8sObject[]> {
   const tag = `v${version.replace(/^v/, '')}`;
-  return Promise.all(
+  const crds = await Promise.all(
     SPIRE_CRD_PLURALS.map((plural) => {
       const file = `spire.spiffe.io_${plural}.yaml`;
-      return fetchManifest({
-        source: {
-          component: `SPIRE Controller Manager CRD ${plural}`,
-          version: tag,
-          versionInput: 'spire-controller-manager-version',
+      return fetchManifestObjects(
+        {
+          source: {
+            component: `SPIRE Controller Manager CRD ${plural}`,
+            version: tag,
+            versionInput: 'spire-controller-manager-version',
+            baseUrlInput: 'spire-crds-base-url',
+          },
+          tool: `spire-crd-${plural}`,
+          file,
+          url: artifactUrl(baseUrl, tag, 'config', 'crd', 'bases', file),
           baseUrlInput: 'spire-crds-base-url',
         },
-        tool: `spire-crd-${plural}`,
-        file,
-        url: artifactUrl(baseUrl, tag, 'config', 'crd', 'bases', file),
-        baseUrlInput: 'spire-crds-base-url',
-      });
+        'SPIRE Controller Manager CRDs',
+      );
     }),
   );
+  return crds.flat();
 }

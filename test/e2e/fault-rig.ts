@@ -5,14 +5,22 @@ import assert from 'node:assert/strict';
 import { FAULTS_RIG, startIsolatedRig, type IsolatedRig } from '../rig/isolated-rig.ts';
 import { explain, runAction } from '../../__tests__/helpers/run-action.ts';
 
-/** Registers the hooks; the rig is there once `before` has run. */
-export function faultRig(): () => IsolatedRig {
+/**
+ * Registers the hooks; the rig is there once `before` has run. A file's own set-up and
+ * tear-down go through here: top-level hooks of node:test do not wait for one another.
+ */
+export function faultRig(
+  setUp: (rig: IsolatedRig) => Promise<void> = async () => {},
+  tearDown: () => Promise<void> = async () => {},
+): () => IsolatedRig {
   let rig: IsolatedRig | undefined;
   before(async () => {
     rig = await startIsolatedRig(FAULTS_RIG);
     await phase(rig, 'cleanup');
+    await setUp(rig);
   });
   after(async () => {
+    await tearDown();
     await rig?.stop();
   });
   return () => {

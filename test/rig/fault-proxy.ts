@@ -29,6 +29,8 @@ export interface FaultProxy {
   passed: number;
   /** Every passed request that may write (not GET or HEAD), as `METHOD path?query`. */
   writes: string[];
+  /** Watches the proxy ended (endWatchesAfterMs). */
+  watchesEnded: number;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,11 @@ export async function startFaultProxy(
     onWrite?: (write: string) => void;
     /** Told of every request passed on (reads too), as `METHOD path?query`. */
     onRequest?: (request: string) => void;
+    /**
+     * Ends every watch this long after it began, between two events, as an API server
+     * does at its request timeout or when it shuts down: the client must watch again.
+     */
+    endWatchesAfterMs?: number;
   },
 ): Promise<FaultProxy> {
   const pki = pkiPaths(c);
@@ -69,6 +76,7 @@ export async function startFaultProxy(
     faults: { '429': 0, '503': 0, reset: 0 },
     passed: 0,
     writes: [],
+    watchesEnded: 0,
     close: async () => {},
   };
   const total = (): number => state.faults['429'] + state.faults['503'] + state.faults.reset;
@@ -125,7 +133,28 @@ export async function startFaultProxy(
         },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
+          const endAfter = options.endWatchesAfterMs;
+          if (!endAfter || !/[?&]watch=(true|1)(&|$)/.test(req.url ?? '')) return void up.pipe(res);
+          // Events are lines: end only after a whole one, as the server would.
+          let atBoundary = true;
+          let ending = false;
+          const end = (): void => {
+            if (res.writableEnded) return;
+            state.watchesEnded++;
+            up.destroy();
+            res.end();
+          };
+          up.on('data', (chunk: Buffer) => {
+            if (res.writableEnded) return;
+            res.write(chunk);
+            atBoundary = chunk.at(-1) === 0x0a;
+            if (ending && atBoundary) end();
+          });
+          up.on('end', () => res.end());
+          setTimeout(() => {
+            ending = true;
+            if (atBoundary) end();
+          }, endAfter).unref();
         },
       );
       out.on('error', () => res.destroy());
