@@ -215,7 +215,7 @@ const markdown = [
   '',
   `Own overhead: the fresh \`all\`'s wall time less the slowest cluster's readiness critical path (the time the action waited on that cluster for rollouts, webhooks, issuance and registration, overlapping waits once; ${f2(result.actionAllReadinessSeconds.median)} s median), over its wall time.`,
   '',
-  `The same fresh \`all\` with pods Ready at once took ${(noWaits.ms / 1000).toFixed(1)} s, ${f2(noWaits.ms / median(ms('actionAll')))}× of the median with delays: the share of the wall time that is the action's own work, the rest being pod start-ups on the critical path.`,
+  `The same fresh \`all\` with pods Ready at once took ${(noWaits.ms / 1000).toFixed(1)} s, ${f2(noWaits.ms / median(ms('actionAll')))}× of the median with delays: the share of the wall time that is not pod start-ups, the action's own work and the rig's (API servers, etcd, the cert-manager controller and SPIRE servers on the same cores) together.`,
   '',
   `Writes sent by the no-op \`all\` (run lock and dry runs aside): ${result.noopWrites.join(', ')}. Peak memory of the action's process: ${Math.round(result.maxRssMiB)} MiB.`,
   '',
