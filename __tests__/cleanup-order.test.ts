@@ -249,3 +249,21 @@ test('cleanup finds ours among every kind the cluster serves, leaves foreign one
     'an owned object is its owner’s to delete',
   );
 });
+
+test('cleanup returns once the CRDs it deleted are gone, not while they are still terminating', async () => {
+  const cluster = new FakeCluster();
+  cluster.podTerminationMs = 60;
+  const crd = ours(
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'certificates.cert-manager.io' },
+    },
+    'cert-manager',
+  );
+  await cluster.applyOne(crd);
+  const [outcome] = await runCleanup(ctxFor(cluster));
+  assert.ok(outcome?.ok, outcome?.error);
+  assert.equal(await cluster.read(crd), null, 'the CRD is gone when cleanup returns');
+  assert.ok(cluster.events.includes('gone CustomResourceDefinition/certificates.cert-manager.io'));
+});

@@ -9,6 +9,8 @@ import { runPhases } from '../src/run-cluster-phases.ts';
 import type { RunContext } from '../src/phases/types.ts';
 import type { Istioctl } from '../src/cluster/istioctl.ts';
 import { FakeCluster } from './helpers/fake-cluster.ts';
+import { runTiming } from '../src/analyze/timing.ts';
+import type { PhaseResult } from '../src/model/results.ts';
 
 function mesh(timeoutMs = 5000): { fakes: FakeCluster[]; ctx: RunContext } {
   const config = parseInputs((name) => ({ phase: 'plan', timeout: '5s' })[name] ?? '');
@@ -87,4 +89,26 @@ test('a phase that fails after writing still reports what it created (a rollout 
   const created = (first?.records ?? []).filter((r) => r.action === 'created').map((r) => r.ref);
   assert.ok(created.includes('Deployment/helloworld/helloworld-v1'), created.join(', '));
   assert.equal(second?.ok, true);
+});
+
+test('each cluster’s waits for readiness are counted per phase, and the slowest cluster sets the readiness path', async () => {
+  const { fakes, ctx } = mesh();
+  const one = fakes[0] as FakeCluster;
+  const waitFor = one.waitFor.bind(one);
+  // cluster-1's rollouts take 200 ms longer, as a slower cluster's would.
+  one.waitFor = (header, done, describe, timeoutMs) =>
+    one.waiting(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return waitFor(header, done, describe, timeoutMs);
+    });
+  const [examples] = await runPhases(ctx, ['examples']);
+  assert.equal(examples?.ok, true);
+  const [first, second] = examples?.clusters ?? [];
+  assert.ok((first?.waitedMs ?? 0) >= 200, `cluster-1 waited ${first?.waitedMs} ms`);
+  assert.ok((first?.waitedMs ?? 0) <= (first?.durationMs ?? 0));
+  assert.ok((second?.waitedMs ?? 0) < (first?.waitedMs ?? 0));
+  assert.equal(runTiming([examples as PhaseResult])?.slowestCluster, 'cluster-1');
+  const [again] = await runPhases(ctx, ['examples']);
+  assert.ok((again?.clusters[0]?.waitedMs ?? 0) >= 200, 'counted anew for each phase');
+  assert.ok((again?.clusters[0]?.waitedMs ?? 0) < (first?.waitedMs ?? 0) + 200);
 });

@@ -247,6 +247,19 @@ describe('fetchCertManagerRelease', () => {
       RELEASE,
     );
     assert.deepEqual(requests, []);
+    // The kept parse is what a later run uses: a whole one (its digest matches) is not parsed again.
+    const whole = JSON.parse(readFileSync(kept, 'utf8')) as {
+      objects: { metadata: { name: string } }[];
+    };
+    (whole.objects[0] as { metadata: { name: string } }).metadata.name = 'from-kept';
+    writeFileSync(
+      kept,
+      JSON.stringify({ digest: sha256(JSON.stringify(whole.objects)), objects: whole.objects }),
+    );
+    assert.deepEqual(names(await fetchCertManagerRelease(CERT_MANAGER_VERSION, `${base}/good`)), [
+      'Namespace/from-kept',
+      'ServiceAccount/cert-manager',
+    ]);
     // A kept parse that does not hold its own digest is parsed anew from the manifest.
     const damaged = JSON.parse(readFileSync(kept, 'utf8')) as {
       objects: { metadata: { name: string } }[];

@@ -347,9 +347,11 @@ export class FakeCluster implements ClusterApi {
     const o = this.objects.get(key(header));
     if (!o) return 'absent';
     this.events.push(`delete ${objectRef(header as K8sObject)}`);
-    if (o.kind === 'Pod') {
+    // Both go later, as on an API server: a pod after its grace period, a CRD once its
+    // finalizer has deleted its custom resources.
+    if (o.kind === 'Pod' || o.kind === 'CustomResourceDefinition') {
       this.terminate(o);
-      this.reconcile();
+      if (o.kind === 'Pod') this.reconcile();
       return 'deleted';
     }
     this.objects.delete(key(header));
@@ -362,11 +364,11 @@ export class FakeCluster implements ClusterApi {
     return 'deleted';
   }
 
-  private terminate(pod: K8sObject): void {
-    pod.metadata.deletionTimestamp = new Date().toISOString();
+  private terminate(o: K8sObject): void {
+    o.metadata.deletionTimestamp = new Date().toISOString();
     setTimeout(() => {
-      this.objects.delete(key(pod));
-      this.events.push(`gone ${objectRef(pod)}`);
+      this.objects.delete(key(o));
+      this.events.push(`gone ${objectRef(o)}`);
     }, this.podTerminationMs);
   }
 

@@ -124,11 +124,8 @@ async function ownedByPhase(client: ClusterApi): Promise<Map<string, K8sObject[]
   return byPhase;
 }
 
-/** Cluster-scoped kinds whose deletion ends later, behind a finalizer: their apiVersion. */
-const LINGERING_KINDS: Record<string, string> = {
-  Namespace: 'v1',
-  CustomResourceDefinition: 'apiextensions.k8s.io/v1',
-};
+/** Kinds whose deletion ends later, behind a finalizer (a Namespace's content, a CRD's resources). */
+const LINGERING_KINDS = new Set(['Namespace', 'CustomResourceDefinition']);
 
 /** A phase's objects in reverse apply order, one rank at a time. */
 async function deletePhase(client: ClusterApi, objects: K8sObject[]): Promise<ApplyRecord[]> {
@@ -151,14 +148,11 @@ async function deletePhase(client: ClusterApi, objects: K8sObject[]): Promise<Ap
   // deletions (the CSI driver, the CA) never pull the floor from under a pod.
   // CRDs too (their finalizer deletes every custom resource first): a run right
   // after a cleanup finds nothing half-deleted.
+  const deleted = new Set(records.map((r) => r.ref));
   await Promise.all(
-    records.flatMap((r) => {
-      const [kind, name] = r.ref.split('/') as [string, string];
-      const apiVersion = LINGERING_KINDS[kind];
-      return apiVersion && r.action === 'deleted'
-        ? [client.waitForGone({ apiVersion, kind, metadata: { name } })]
-        : [];
-    }),
+    objects
+      .filter((o) => LINGERING_KINDS.has(o.kind) && deleted.has(objectRef(o)))
+      .map((o) => client.waitForGone(o)),
   );
   return records;
 }
